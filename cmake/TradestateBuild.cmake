@@ -1,0 +1,42 @@
+# Helpers for the project's own targets (not applied to consumers).
+
+if(TRADESTATE_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# Warnings as errors for code we write.
+function(tradestate_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+    -Wno-sign-conversion -Werror)
+endfunction()
+
+# tradestate_add_plugin(<backend-name> SOURCES ... [LIBS ...])
+# Builds lib/tradestate/plugins/libtradestate-backend-<backend-name>.so,
+# the file name the host looks for when config.toml says
+# `backend = "<backend-name>"`.
+function(tradestate_add_plugin name)
+  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  string(REPLACE "-" "_" target "tradestate_backend_${name}")
+  add_library(${target} MODULE ${P_SOURCES})
+  target_link_libraries(${target} PRIVATE tradestate::tradestate ${P_LIBS})
+  tradestate_warnings(${target})
+  set_target_properties(${target} PROPERTIES
+    OUTPUT_NAME "tradestate-backend-${name}"
+    PREFIX "lib"
+    LIBRARY_OUTPUT_DIRECTORY ${TRADESTATE_PLUGIN_OUTPUT_DIR})
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/tradestate/plugins)
+  set_property(GLOBAL APPEND PROPERTY TRADESTATE_PLUGIN_TARGETS ${target})
+endfunction()
+
+# Adds every immediate subdirectory of the current directory that has a
+# CMakeLists.txt, so that new components need no edit here.
+function(tradestate_add_subdirectories)
+  file(GLOB children LIST_DIRECTORIES true RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  list(SORT children)
+  foreach(child IN LISTS children)
+    if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${child} AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${child}/CMakeLists.txt)
+      add_subdirectory(${child})
+    endif()
+  endforeach()
+endfunction()

@@ -1,0 +1,166 @@
+// tradestate — the plugin interface: the only thing the host and a storage
+// backend share. Everything here crosses a shared-library boundary, so any
+// change to a type below must bump `plugin_abi_version` in version.hpp.
+//
+// A backend stores opaque *documents* (boost::json values) under session
+// names. It knows nothing about portfolios: the host turns a user's state
+// into a document (StatePersister) and hands it over together with a few
+// metadata fields so that `list()` can answer without reading every byte.
+#pragma once
+
+#include <tradestate/error.hpp>
+#include <tradestate/version.hpp>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace tradestate {
+
+/// Settings a backend is created with (from `[persistence]` in config.toml).
+struct BackendOptions {
+    std::filesystem::path state_dir;       ///< where file backends keep their files
+    bool fsync = true;                     ///< flush to stable storage on every save
+    int keep_backups = 5;                  ///< previous versions to keep, where the format has them
+    std::uint64_t max_file_bytes = 1ull << 30; ///< refuse to load files larger than this
+    boost::json::object settings;          ///< `[persistence.<backend>]` table, backend-specific
+    std::shared_ptr<spdlog::logger> logger; ///< the host's logger; plugins log only through it
+};
+
+/// Summary of a saved document, stored beside it.
+struct SaveMeta {
+    std::string saved_at;         ///< ISO 8601 timestamp of the state (not of the write)
+    std::int64_t iteration = 0;   ///< monitoring-loop iteration of the state
+    std::int64_t positions = 0;   ///< number of open positions
+    std::int64_t cash_paise = 0;  ///< cash, in paise
+};
+
+/// What a save hands to a backend.
+struct Document {
+    boost::json::value main;   ///< the complete state; a load returns exactly this
+    boost::json::object views; ///< derived read-only views (name -> document) that
+                               ///< a backend may publish for other tools (json-files
+                               ///< writes `shared_portfolio_state` and `current_state`)
+};
+
+/// One saved session, as `list()` reports it.
+struct SessionInfo {
+    std::string session;
+    SaveMeta meta;
+    std::uint64_t sequence = 0;   ///< save counter of this session (monotonic)
+    std::string location;         ///< human-readable place: a path, a table, a URL without password
+    /// Other files or objects that belong to the session with their
+    /// last-modified time (ISO 8601), e.g. the dashboard view.
+    std::vector<std::pair<std::string, std::string>> companions;
+};
+
+/// A loaded document and how it was obtained.
+struct LoadResult {
+    boost::json::value doc;
+    SaveMeta meta;
+    std::uint64_t sequence = 0;
+    std::string source;                 ///< where it came from (path, slot, record)
+    std::vector<std::string> warnings;  ///< e.g. "checksum failed, loaded backup 1"
+    bool recovered = false;             ///< true when the newest copy was unusable
+};
+
+/// One earlier version of a session, for backends that keep history.
+struct SnapshotInfo {
+    std::uint64_t sequence = 0;
+    SaveMeta meta;
+    std::uint64_t stored_bytes = 0;
+};
+
+/// What `verify()` found.
+struct Finding {
+    enum class severity { info, warning, error };
+    severity level = severity::error;
+    std::string where;   ///< file and offset / record / slot
+    std::string message;
+};
+struct VerifyReport {
+    std::string session;
+    std::vector<Finding> findings;
+    [[nodiscard]] bool ok() const noexcept {
+        for (const auto& f : findings)
+            if (f.level == Finding::severity::error) return false;
+        return true;
+    }
+};
+
+/// Held while a process is the single writer of a session. Dropping it
+/// releases the claim.
+class WriterLease {
+public:
+    virtual ~WriterLease() = default;
+    /// False once the lease was lost (e.g. a database lease taken over):
+    /// the holder must stop writing.
+    [[nodiscard]] virtual bool valid() const = 0;
+};
+
+/// A storage backend. Implementations throw `tradestate::Error` with a
+/// sentence naming the file/record involved; they never leave a partially
+/// written state visible to `load()`.
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    /// The registered name, e.g. "json-files".
+    [[nodiscard]] virtual std::string name() const = 0;
+
+    /// Store `doc` as the newest state of `session`, atomically: after a
+    /// crash at any point `load()` returns either this document or the one
+    /// before it.
+    virtual void save(const std::string& session, const Document& doc, const SaveMeta& meta) = 0;
+
+    /// The newest valid state of `session`, or nullopt if it was never saved.
+    /// Falls back to an older valid copy (with a warning in the result)
+    /// when the newest is corrupt; throws when no valid copy is left.
+    [[nodiscard]] virtual std::optional<LoadResult> load(const std::string& session) = 0;
+
+    /// Every session in the store, sorted by name.
+    [[nodiscard]] virtual std::vector<SessionInfo> list() = 0;
+
+    [[nodiscard]] virtual bool exists(const std::string& session) = 0;
+
+    /// Delete `session`; returns false if it did not exist.
+    virtual bool remove(const std::string& session) = 0;
+
+    /// Check every stored copy of `session` without changing anything.
+    [[nodiscard]] virtual VerifyReport verify(const std::string& session) = 0;
+
+    /// Claim the single-writer role for `session`; throws errc::locked
+    /// naming the holder when another process has it.
+    [[nodiscard]] virtual std::unique_ptr<WriterLease> acquire_writer(const std::string& session) = 0;
+
+    // ---- history (optional) -------------------------------------------
+    [[nodiscard]] virtual bool has_history() const { return false; }
+    [[nodiscard]] virtual std::vector<SnapshotInfo> history(const std::string& /*session*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' keeps no history");
+    }
+    [[nodiscard]] virtual std::optional<LoadResult> load_at(const std::string& /*session*/,
+                                                            std::uint64_t /*sequence*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' keeps no history");
+    }
+    /// Move completed history out of the live store (compressed-archive:
+    /// into state/archive/). Returns a one-line summary.
+    virtual std::string archive(const std::string& /*session*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' has nothing to archive");
+    }
+};
+
+/// Signature of the factory every plugin exports under the alias
+/// `tradestate_create_backend` (see TRADESTATE_PLUGIN below).
+using backend_factory = std::unique_ptr<Backend>(const BackendOptions&);
+
+} // namespace tradestate

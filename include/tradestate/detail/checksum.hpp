@@ -1,0 +1,33 @@
+// tradestate — checksums (XXH3 from Debian's libxxhash-dev, used header-only).
+#pragma once
+
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tradestate::detail {
+
+/// 64-bit XXH3 of `bytes`.
+[[nodiscard]] inline std::uint64_t xxh3(std::string_view bytes) noexcept {
+    return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+/// Same, of raw memory.
+[[nodiscard]] inline std::uint64_t xxh3(const void* data, std::size_t size) noexcept {
+    return XXH3_64bits(data, size);
+}
+
+/// "xxh3:0123456789abcdef" — how checksums are written in text formats.
+[[nodiscard]] inline std::string checksum_text(std::uint64_t h) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string s = "xxh3:";
+    for (int i = 60; i >= 0; i -= 4) s.push_back(hex[(h >> i) & 15]);
+    return s;
+}
+
+} // namespace tradestate::detail

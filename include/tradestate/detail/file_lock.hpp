@@ -1,0 +1,68 @@
+// tradestate — one writer per session, with flock(2).
+//
+// The lock file holds the holder's pid and program name so that a refused
+// second writer can say who holds it. flock locks die with their process,
+// so a stale lock file left by a killed process never blocks anyone.
+// Readers never take this lock.
+#pragma once
+
+#include <tradestate/backend.hpp>
+#include <tradestate/detail/atomic_file.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <sys/file.h>
+
+namespace tradestate::detail {
+
+[[nodiscard]] inline std::string current_program_name() {
+    std::ifstream f("/proc/self/comm");
+    std::string s;
+    std::getline(f, s);
+    return s.empty() ? "unknown" : s;
+}
+
+class FileLease final : public WriterLease {
+public:
+    /// Take the lock at `lock_path` for `session`, or throw errc::locked.
+    FileLease(const std::filesystem::path& lock_path, const std::string& session) : path_(lock_path) {
+        fd_ = unique_fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        if (!fd_) throw_io("open lock file", lock_path, errno);
+        if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            if (e == EWOULDBLOCK) {
+                std::string holder = read_holder();
+                throw Error(errc::locked, "session '" + session + "' is already being written by " +
+                                              (holder.empty() ? std::string("another process") : holder) +
+                                              " (lock " + lock_path.string() +
+                                              "); stop that process or use another --session/--state-dir");
+            }
+            throw_io("lock", lock_path, e);
+        }
+        std::string me = "process " + std::to_string(::getpid()) + " (" + current_program_name() + ")";
+        if (::ftruncate(fd_.get(), 0) == 0) {
+            (void)::pwrite(fd_.get(), me.data(), me.size(), 0);
+        }
+    }
+    ~FileLease() override {
+        if (fd_) {
+            (void)::ftruncate(fd_.get(), 0);
+            ::flock(fd_.get(), LOCK_UN);
+        }
+    }
+    [[nodiscard]] bool valid() const override { return static_cast<bool>(fd_); }
+
+private:
+    [[nodiscard]] std::string read_holder() const {
+        std::ifstream f(path_);
+        std::string s;
+        std::getline(f, s);
+        return s;
+    }
+    std::filesystem::path path_;
+    unique_fd fd_;
+};
+
+} // namespace tradestate::detail

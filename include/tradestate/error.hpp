@@ -1,0 +1,53 @@
+// tradestate — the one exception type the library throws.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace tradestate {
+
+/// What went wrong, coarse enough to branch on.
+enum class errc {
+    invalid_argument, ///< a caller passed something unusable (bad session name, ...)
+    not_found,        ///< the session, file or plugin does not exist
+    parse,            ///< a document is not valid JSON / TOML / binary format
+    schema,           ///< valid syntax, wrong shape: missing field, wrong type
+    corrupt,          ///< checksum, magic or length mismatch
+    io,               ///< the operating system refused (disk full, read-only, EIO)
+    config,           ///< config.toml is wrong
+    plugin,           ///< a plugin failed to load or is not a tradestate plugin
+    abi_mismatch,     ///< a plugin was built for another plugin ABI
+    unsupported,      ///< the backend does not offer this operation
+    locked,           ///< another process holds the writer lock
+};
+
+inline constexpr std::string_view to_string(errc e) noexcept {
+    switch (e) {
+    case errc::invalid_argument: return "invalid argument";
+    case errc::not_found: return "not found";
+    case errc::parse: return "parse error";
+    case errc::schema: return "schema error";
+    case errc::corrupt: return "corrupt data";
+    case errc::io: return "I/O error";
+    case errc::config: return "configuration error";
+    case errc::plugin: return "plugin error";
+    case errc::abi_mismatch: return "plugin ABI mismatch";
+    case errc::unsupported: return "unsupported operation";
+    case errc::locked: return "locked";
+    }
+    return "error";
+}
+
+/// Every failure in tradestate is reported as an `Error`; `what()` is a
+/// complete sentence meant for the person reading the log.
+class Error : public std::runtime_error {
+public:
+    Error(errc code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    [[nodiscard]] errc code() const noexcept { return code_; }
+
+private:
+    errc code_;
+};
+
+} // namespace tradestate

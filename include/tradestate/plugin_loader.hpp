@@ -1,0 +1,166 @@
+// tradestate — finding and loading backend plugins with Boost.DLL.
+//
+// A backend named NAME lives in `libtradestate-backend-NAME.so`. The host
+// looks in, in order: the configured plugin_dir (only there, if one is
+// configured); otherwise `<executable dir>/../lib/tradestate/plugins`
+// (the build tree and an installed prefix share this shape), then the
+// install directory compiled in (TRADESTATE_INSTALL_PLUGIN_DIR).
+//
+// Before calling anything else in a library it reads the C-linkage
+// `tradestate_plugin_abi_version()` and refuses a mismatch. The returned
+// Backend keeps its library loaded for as long as it lives.
+#pragma once
+
+#include <tradestate/backend.hpp>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <dlfcn.h>
+
+#ifndef TRADESTATE_INSTALL_PLUGIN_DIR
+#define TRADESTATE_INSTALL_PLUGIN_DIR "/usr/local/lib/tradestate/plugins"
+#endif
+
+namespace tradestate {
+
+inline constexpr const char* plugin_file_prefix = "libtradestate-backend-";
+inline constexpr const char* plugin_file_suffix = ".so";
+
+/// File name of the plugin for backend `name`.
+[[nodiscard]] inline std::string plugin_file_name(const std::string& name) {
+    return plugin_file_prefix + name + plugin_file_suffix;
+}
+
+/// Where plugins are looked for: `configured` alone if not empty, else next
+/// to the running executable, then the install directory.
+[[nodiscard]] inline std::vector<std::filesystem::path> plugin_search_dirs(const std::filesystem::path& configured = {}) {
+    if (!configured.empty()) return {configured};
+    std::vector<std::filesystem::path> dirs;
+    boost::dll::fs::error_code ec;
+    auto exe = boost::dll::program_location(ec);
+    if (!ec) {
+        auto near = std::filesystem::path(exe.parent_path().string()) / ".." / "lib" / "tradestate" / "plugins";
+        dirs.push_back(near.lexically_normal());
+    }
+    dirs.emplace_back(TRADESTATE_INSTALL_PLUGIN_DIR);
+    return dirs;
+}
+
+/// Loads backends from a list of directories.
+class PluginLoader {
+public:
+    explicit PluginLoader(std::vector<std::filesystem::path> dirs = plugin_search_dirs(),
+                          std::shared_ptr<spdlog::logger> logger = spdlog::default_logger())
+        : dirs_(std::move(dirs)), logger_(std::move(logger)) {}
+
+    [[nodiscard]] const std::vector<std::filesystem::path>& search_dirs() const noexcept { return dirs_; }
+
+    /// Names of all backends found, sorted, without duplicates.
+    [[nodiscard]] std::vector<std::string> available() const {
+        std::vector<std::string> names;
+        const std::string prefix = plugin_file_prefix, suffix = plugin_file_suffix;
+        for (const auto& d : dirs_) {
+            std::error_code ec;
+            for (auto it = std::filesystem::directory_iterator(d, ec); !ec && it != std::filesystem::directory_iterator();
+                 it.increment(ec)) {
+                auto f = it->path().filename().string();
+                if (f.size() > prefix.size() + suffix.size() && f.compare(0, prefix.size(), prefix) == 0 &&
+                    f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
+                    names.push_back(f.substr(prefix.size(), f.size() - prefix.size() - suffix.size()));
+            }
+        }
+        std::sort(names.begin(), names.end());
+        names.erase(std::unique(names.begin(), names.end()), names.end());
+        return names;
+    }
+
+    /// Path of the plugin for `name`, or throw a message listing what exists.
+    [[nodiscard]] std::filesystem::path locate(const std::string& name) const {
+        for (const auto& d : dirs_) {
+            auto p = d / plugin_file_name(name);
+            std::error_code ec;
+            if (std::filesystem::exists(p, ec)) return p;
+        }
+        std::string where;
+        bool any_dir = false;
+        for (const auto& d : dirs_) {
+            std::error_code ec;
+            const bool is_dir = std::filesystem::is_directory(d, ec);
+            any_dir = any_dir || is_dir;
+            where += "\n  " + d.string() + (is_dir ? "" : " (does not exist)");
+        }
+        auto found = available();
+        std::string list;
+        for (const auto& n : found) list += (list.empty() ? "" : ", ") + n;
+        if (!any_dir)
+            throw Error(errc::not_found, "no plugin directory found; looked in:" + where +
+                                             "\nset persistence.plugin_dir in config.toml to the directory holding " +
+                                             plugin_file_name(name));
+        throw Error(errc::not_found, "unknown backend '" + name + "': no " + plugin_file_name(name) + " in:" + where +
+                                         "\navailable backends: " + (list.empty() ? "(none)" : list));
+    }
+
+    /// Load the plugin for `name` and create a backend with `opts`.
+    [[nodiscard]] std::shared_ptr<Backend> open(const std::string& name, BackendOptions opts) const {
+        return open_file(locate(name), name, std::move(opts));
+    }
+
+    /// Load a plugin from an explicit file (tests, tools).
+    [[nodiscard]] std::shared_ptr<Backend> open_file(const std::filesystem::path& file, const std::string& expected_name,
+                                                     BackendOptions opts) const {
+        auto holder = std::make_shared<Holder>();
+        boost::dll::fs::error_code ec;
+        holder->lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+        if (ec) {
+            const char* dl = ::dlerror();
+            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": " +
+                                          (dl ? std::string(dl) : ec.message()));
+        }
+        if (!holder->lib.has("tradestate_plugin_abi_version") || !holder->lib.has("tradestate_backend_name") ||
+            !holder->lib.has("tradestate_create_backend"))
+            throw Error(errc::plugin, file.string() +
+                                          " is not a tradestate backend plugin (it lacks tradestate_plugin_abi_version, "
+                                          "tradestate_backend_name or tradestate_create_backend)");
+        const auto abi = holder->lib.get<std::uint32_t()>("tradestate_plugin_abi_version")();
+        if (abi != plugin_abi_version) {
+            std::string built = holder->lib.has("tradestate_plugin_built_with")
+                                    ? holder->lib.get<const char*()>("tradestate_plugin_built_with")()
+                                    : "an unknown tradestate version";
+            throw Error(errc::abi_mismatch,
+                        "plugin " + file.string() + " speaks plugin ABI " + std::to_string(abi) + " (built with " + built +
+                            "), but this program speaks ABI " + std::to_string(plugin_abi_version) + " (tradestate " +
+                            version_string + "): rebuild the plugin against tradestate " + version_string +
+                            " headers (e.g. `cmake --build build`), or reinstall both from the same release");
+        }
+        const std::string real_name = holder->lib.get<const char*()>("tradestate_backend_name")();
+        if (!expected_name.empty() && real_name != expected_name)
+            throw Error(errc::plugin, file.string() + " calls itself backend '" + real_name + "', expected '" +
+                                          expected_name + "'");
+        if (!opts.logger) opts.logger = logger_;
+        auto& factory = holder->lib.get_alias<backend_factory>("tradestate_create_backend");
+        holder->backend = factory(opts);
+        if (!holder->backend) throw Error(errc::plugin, file.string() + ": the factory returned no backend");
+        logger_->debug("loaded backend '{}' from {}", real_name, file.string());
+        Backend* raw = holder->backend.get();
+        return std::shared_ptr<Backend>(std::move(holder), raw);
+    }
+
+private:
+    struct Holder {
+        boost::dll::shared_library lib;   // destroyed last
+        std::unique_ptr<Backend> backend; // destroyed first
+    };
+    std::vector<std::filesystem::path> dirs_;
+    std::shared_ptr<spdlog::logger> logger_;
+};
+
+} // namespace tradestate

@@ -1,0 +1,24 @@
+// tradestate — version of the library and of the plugin ABI.
+#pragma once
+
+#include <cstdint>
+
+#define TRADESTATE_VERSION_MAJOR 0
+#define TRADESTATE_VERSION_MINOR 1
+#define TRADESTATE_VERSION_PATCH 0
+#define TRADESTATE_VERSION_STRING "0.1.0"
+
+namespace tradestate {
+
+inline constexpr int version_major = TRADESTATE_VERSION_MAJOR;
+inline constexpr int version_minor = TRADESTATE_VERSION_MINOR;
+inline constexpr int version_patch = TRADESTATE_VERSION_PATCH;
+inline constexpr const char* version_string = TRADESTATE_VERSION_STRING;
+
+/// Version of the binary contract between the host and backend plugins
+/// (the layout of everything in backend.hpp). Bump it whenever a type that
+/// crosses the boundary changes; a plugin built against another value is
+/// refused before any of its code runs.
+inline constexpr std::uint32_t plugin_abi_version = 1;
+
+} // namespace tradestate
