@@ -1,0 +1,233 @@
+// tradestate — exact money: a signed count of paise (1 rupee = 100 paise).
+//
+// All cash and P&L arithmetic is integer arithmetic on paise; overflow is
+// checked. JSON carries amounts as decimal numbers in rupees (914462.59),
+// as the seed's files do; reading converts the number's shortest decimal
+// text to paise exactly, so no binary-floating-point error ever reaches an
+// amount. The only door from a computed floating-point price (a model's
+// option premium) into Money is the explicitly named `from_double_rounded`.
+#pragma once
+
+#include <tradestate/error.hpp>
+
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <compare>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace tradestate {
+
+class Money {
+public:
+    constexpr Money() noexcept = default;
+
+    [[nodiscard]] static constexpr Money from_paise(std::int64_t p) noexcept { return Money(p); }
+    [[nodiscard]] static Money from_rupees(std::int64_t r) { return Money(checked_mul(r, 100)); }
+
+    /// Parse "914462.59", "-28.4", "1,000,000.00", "₹8,96,439.16", "1e3".
+    /// More than two decimals are rounded half away from zero to the paisa.
+    /// Throws errc::invalid_argument naming the text.
+    [[nodiscard]] static Money parse(std::string_view text);
+
+    /// Round a computed price to the nearest paisa (half away from zero).
+    /// Throws for NaN, infinity and out-of-range values.
+    [[nodiscard]] static Money from_double_rounded(double rupees) {
+        if (!std::isfinite(rupees) || std::fabs(rupees) > 9.0e15)
+            throw Error(errc::invalid_argument, "amount out of range: " + std::to_string(rupees));
+        return Money(static_cast<std::int64_t>(std::llround(rupees * 100.0)));
+    }
+
+    [[nodiscard]] constexpr std::int64_t paise() const noexcept { return paise_; }
+    /// For display and JSON transport only; never for arithmetic.
+    [[nodiscard]] double to_double() const noexcept { return static_cast<double>(paise_) / 100.0; }
+
+    /// "896439.16", "-28.40" — plain, two decimals.
+    [[nodiscard]] std::string to_string() const { return format_plain(false, 3, false); }
+    /// "₹896,439.16" — thousands grouping, as the seed prints.
+    [[nodiscard]] std::string format() const { return format_plain(true, 3, true); }
+    /// "₹8,96,439.16" — Indian lakh/crore grouping.
+    [[nodiscard]] std::string format_indian() const { return format_plain(true, 2, true); }
+
+    constexpr auto operator<=>(const Money&) const noexcept = default;
+
+    Money& operator+=(Money o) { paise_ = checked_add(paise_, o.paise_); return *this; }
+    Money& operator-=(Money o) { paise_ = checked_sub(paise_, o.paise_); return *this; }
+    [[nodiscard]] friend Money operator+(Money a, Money b) { return a += b; }
+    [[nodiscard]] friend Money operator-(Money a, Money b) { return a -= b; }
+    [[nodiscard]] friend Money operator-(Money a) { return Money(checked_sub(0, a.paise_)); }
+    [[nodiscard]] friend Money operator*(Money a, std::int64_t n) { return Money(checked_mul(a.paise_, n)); }
+    [[nodiscard]] friend Money operator*(std::int64_t n, Money a) { return a * n; }
+
+    /// Percentage of `base` with two decimals, e.g. "-0.00", "12.35", by integer arithmetic.
+    [[nodiscard]] std::string percent_of(Money base) const;
+
+private:
+    constexpr explicit Money(std::int64_t p) noexcept : paise_(p) {}
+
+    static std::int64_t checked_add(std::int64_t a, std::int64_t b) {
+        std::int64_t r;
+        if (__builtin_add_overflow(a, b, &r)) overflow();
+        return r;
+    }
+    static std::int64_t checked_sub(std::int64_t a, std::int64_t b) {
+        std::int64_t r;
+        if (__builtin_sub_overflow(a, b, &r)) overflow();
+        return r;
+    }
+    static std::int64_t checked_mul(std::int64_t a, std::int64_t b) {
+        std::int64_t r;
+        if (__builtin_mul_overflow(a, b, &r)) overflow();
+        return r;
+    }
+    [[noreturn]] static void overflow() { throw Error(errc::invalid_argument, "money arithmetic overflow"); }
+
+    std::string format_plain(bool group, int group_after_first, bool rupee_sign) const {
+        const bool neg = paise_ < 0;
+        // magnitude without overflow for INT64_MIN
+        const std::uint64_t mag = neg ? (~static_cast<std::uint64_t>(paise_) + 1) : static_cast<std::uint64_t>(paise_);
+        std::string whole = std::to_string(mag / 100);
+        const unsigned frac = static_cast<unsigned>(mag % 100);
+        if (group && whole.size() > 3) {
+            std::string g = whole.substr(whole.size() - 3);
+            std::size_t i = whole.size() - 3;
+            const std::size_t step = static_cast<std::size_t>(group_after_first);
+            while (i > 0) {
+                std::size_t start = i > step ? i - step : 0;
+                g = whole.substr(start, i - start) + "," + g;
+                i = start;
+            }
+            whole = g;
+        }
+        std::string s;
+        if (rupee_sign) s += "\xE2\x82\xB9"; // ₹
+        if (neg) s += '-';
+        s += whole;
+        s += '.';
+        s += static_cast<char>('0' + frac / 10);
+        s += static_cast<char>('0' + frac % 10);
+        return s;
+    }
+
+    std::int64_t paise_ = 0;
+};
+
+inline Money Money::parse(std::string_view text) {
+    auto bad = [&](const char* why) -> Money {
+        throw Error(errc::invalid_argument, "not an amount of money: '" + std::string(text.substr(0, 64)) + "' (" + why + ")");
+    };
+    std::string_view s = text;
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    bool neg = false;
+    if (!s.empty() && (s.front() == '-' || s.front() == '+')) { neg = s.front() == '-'; s.remove_prefix(1); }
+    constexpr std::string_view rupee = "\xE2\x82\xB9";
+    if (s.substr(0, rupee.size()) == rupee) s.remove_prefix(rupee.size());
+    if (!neg && !s.empty() && s.front() == '-') { neg = true; s.remove_prefix(1); }
+    // Collect digits (commas allowed between digits before the point).
+    std::string digits;
+    int frac_digits = -1;
+    int exponent = 0;
+    std::size_t i = 0;
+    for (; i < s.size(); ++i) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            digits.push_back(c);
+            if (frac_digits >= 0) ++frac_digits;
+        } else if (c == ',' && frac_digits < 0 && !digits.empty()) {
+            continue;
+        } else if (c == '.' && frac_digits < 0) {
+            frac_digits = 0;
+        } else if (c == 'e' || c == 'E') {
+            int e = 0;
+            auto r = std::from_chars(s.data() + i + 1 + (i + 1 < s.size() && s[i + 1] == '+'), s.data() + s.size(), e);
+            if (r.ec != std::errc{} || r.ptr != s.data() + s.size()) return bad("bad exponent");
+            exponent = e;
+            i = s.size();
+            break;
+        } else {
+            return bad("unexpected character");
+        }
+    }
+    if (digits.empty()) return bad("no digits");
+    if (frac_digits < 0) frac_digits = 0;
+    // value = digits * 10^(exponent - frac_digits); we want paise = value * 100
+    int shift = exponent - frac_digits + 2;
+    if (shift > 20 || shift < -400) return bad("out of range");
+    while (digits.size() > 1 && digits.front() == '0') digits.erase(0, 1);
+    bool round_up = false;
+    if (shift < 0) {
+        const std::size_t drop = static_cast<std::size_t>(-shift);
+        if (drop >= digits.size() + 1) {
+            digits = "0";
+        } else {
+            const std::size_t keep = digits.size() >= drop ? digits.size() - drop : 0;
+            round_up = (keep < digits.size()) && digits[keep] >= '5';
+            digits = keep == 0 ? "0" : digits.substr(0, keep);
+        }
+    } else {
+        digits.append(static_cast<std::size_t>(shift), '0');
+    }
+    if (digits.size() > 19) return bad("out of range");
+    std::uint64_t mag = 0;
+    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), mag);
+    if (r.ec != std::errc{}) return bad("out of range");
+    if (round_up) ++mag;
+    if (mag > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return bad("out of range");
+    auto p = static_cast<std::int64_t>(mag);
+    return Money(neg ? -p : p);
+}
+
+inline std::string Money::percent_of(Money base) const {
+    __extension__ using i128 = __int128; // exact: paise × 10,000 overflows int64
+    if (base.paise_ == 0) return "0.00";
+    // basis points of a percent: value*10000/base, rounded half away from zero
+    i128 num = static_cast<i128>(paise_) * 10000;
+    i128 q = num / base.paise_;
+    i128 rem = num % base.paise_;
+    if ((rem < 0 ? -rem : rem) * 2 >= (base.paise_ < 0 ? -static_cast<i128>(base.paise_) : base.paise_))
+        q += ((num < 0) != (base.paise_ < 0)) ? -1 : 1;
+    const bool neg = (num < 0) != (base.paise_ < 0) && num != 0;
+    i128 a = q < 0 ? -q : q;
+    std::string s = neg ? "-" : "";
+    s += std::to_string(static_cast<long long>(a / 100));
+    s += '.';
+    s += static_cast<char>('0' + static_cast<int>(a % 100 / 10));
+    s += static_cast<char>('0' + static_cast<int>(a % 10));
+    return s;
+}
+
+/// JSON: a number in rupees (shortest decimal), like the seed's files.
+inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const Money& m) {
+    const std::int64_t p = m.paise();
+    if (p % 100 == 0) jv = static_cast<double>(p / 100); // prints as 1000000.0
+    else jv = m.to_double();                              // shortest text round-trips to the exact paise
+}
+
+/// Accepts JSON numbers (int or double) and strings ("₹1,234.56").
+inline Money tag_invoke(const boost::json::value_to_tag<Money>&, const boost::json::value& jv) {
+    switch (jv.kind()) {
+    case boost::json::kind::int64: return Money::from_rupees(jv.get_int64());
+    case boost::json::kind::uint64:
+        if (jv.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 100))
+            throw Error(errc::schema, "amount out of range");
+        return Money::from_rupees(static_cast<std::int64_t>(jv.get_uint64()));
+    case boost::json::kind::double_: {
+        const double d = jv.get_double();
+        if (!std::isfinite(d)) throw Error(errc::schema, "amount is not a finite number");
+        char buf[64];
+        auto r = std::to_chars(buf, buf + sizeof buf, d); // shortest round-trip text
+        return Money::parse(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+    }
+    case boost::json::kind::string: return Money::parse(jv.get_string());
+    default: throw Error(errc::schema, "expected an amount (number or string)");
+    }
+}
+
+} // namespace tradestate
