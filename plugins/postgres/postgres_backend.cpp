@@ -694,8 +694,10 @@ public:
                                               (mine->lost ? " (lost: " + mine->lost_reason + ")" : std::string()) +
                                               "; drop the first lease before taking another");
             // A save without a lease holds the lock in shared mode for the
-            // length of one transaction; retry briefly before giving up.
-            const auto deadline = clock_type::now() + std::chrono::milliseconds(1000);
+            // length of one transaction, and a holder that just died keeps
+            // it until its server process has noticed the closed socket (a
+            // few ms): retry briefly before giving up.
+            const auto start = clock_type::now();
             for (;;) {
                 auto r = sql("SELECT " + core_->schema_q() + ".acquire_lease($1, $2, $3, $4)",
                              {session, core_->app(), core_->host(), std::to_string(::getpid())}, what);
@@ -709,7 +711,7 @@ public:
                 auto h = sql("SELECT released_at IS NULL FROM " + core_->schema_q() + ".leases WHERE session = $1",
                              {session}, what);
                 const bool held = PQntuples(h.get()) == 1 && std::string(PQgetvalue(h.get(), 0, 0)) == "t";
-                if (held || clock_type::now() > deadline)
+                if (clock_type::now() - start > std::chrono::milliseconds(held ? 300 : 1000))
                     throw Error(errc::locked, "session '" + session + "' is already being written by " +
                                                   core_->describe_holder(session) + " (PostgreSQL lease at " +
                                                   core_->target() + "); stop that process or use another session");
