@@ -180,6 +180,7 @@ struct checking_handler {
 
     boost::json::value_stack st;
     std::vector<std::size_t> object_sizes; // member counts seen, in post-order
+    std::string number;                    // text of a number split across parts
 
     bool on_document_begin(boost::json::error_code&) { return true; }
     bool on_document_end(boost::json::error_code&) { return true; }
@@ -195,10 +196,37 @@ struct checking_handler {
     bool on_key(boost::json::string_view s, std::size_t, boost::json::error_code&) { st.push_key(s); return true; }
     bool on_string_part(boost::json::string_view s, std::size_t, boost::json::error_code&) { st.push_chars(s); return true; }
     bool on_string(boost::json::string_view s, std::size_t, boost::json::error_code&) { st.push_string(s); return true; }
-    bool on_number_part(boost::json::string_view, boost::json::error_code&) { return true; }
-    bool on_int64(std::int64_t i, boost::json::string_view, boost::json::error_code&) { st.push_int64(i); return true; }
-    bool on_uint64(std::uint64_t u, boost::json::string_view, boost::json::error_code&) { st.push_uint64(u); return true; }
-    bool on_double(double d, boost::json::string_view, boost::json::error_code&) { st.push_double(d); return true; }
+    bool on_number_part(boost::json::string_view s, boost::json::error_code&) {
+        number.append(s.data(), s.size());
+        return true;
+    }
+    bool on_int64(std::int64_t i, boost::json::string_view, boost::json::error_code&) {
+        number.clear();
+        st.push_int64(i);
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, boost::json::string_view, boost::json::error_code&) {
+        number.clear();
+        st.push_uint64(u);
+        return true;
+    }
+    // Boost.JSON 1.81 rounds some 17-digit decimals to a neighbouring double;
+    // std::from_chars is correctly rounded, so every printed double reads back
+    // bit-identical (checksums over re-printed documents depend on it).
+    bool on_double(double d, boost::json::string_view s, boost::json::error_code&) {
+        const char* first = s.data();
+        const char* last = s.data() + s.size();
+        if (!number.empty()) {
+            number.append(s.data(), s.size());
+            first = number.data();
+            last = number.data() + number.size();
+        }
+        double exact = d;
+        if (auto r = std::from_chars(first, last, exact); r.ec == std::errc{} && r.ptr == last) d = exact;
+        number.clear();
+        st.push_double(d);
+        return true;
+    }
     bool on_bool(bool b, boost::json::error_code&) { st.push_bool(b); return true; }
     bool on_null(boost::json::error_code&) { st.push_null(); return true; }
     bool on_comment_part(boost::json::string_view, boost::json::error_code&) { return true; }
