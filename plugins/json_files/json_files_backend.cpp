@@ -1,0 +1,686 @@
+// tradestate — the "json-files" backend plugin.
+//
+// Stores each session as the seed's three JSON files (fno_system_state.json,
+// shared_portfolio_state.json, current_state.json), every file replaced
+// atomically, with rotating hard-linked backups of the main file and an
+// `_tradestate` member (sequence, metadata, XXH3 checksum) appended as the
+// last member of the main document. The format is described in
+// docs/format-json-files.md.
+
+#include <tradestate/backend.hpp>
+#include <tradestate/detail/atomic_file.hpp>
+#include <tradestate/detail/checksum.hpp>
+#include <tradestate/detail/file_lock.hpp>
+#include <tradestate/detail/json.hpp>
+#include <tradestate/detail/session_name.hpp>
+#include <tradestate/plugin.hpp>
+
+#include <boost/json.hpp>
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace tradestate::json_files {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr const char* backend_name = "json-files";
+constexpr const char* main_file_name = "fno_system_state.json";
+constexpr const char* main_stem = "fno_system_state";
+constexpr const char* format_name = "tradestate-json-files";
+constexpr const char* meta_key = "_tradestate";
+constexpr std::int64_t current_schema = 1;
+constexpr const char* default_session = "default";
+/// Views every seed-compatible session may have, whether or not `_tradestate.views` names them.
+const std::vector<std::string> seed_views = {"shared_portfolio_state", "current_state"};
+
+// ------------------------------------------------------------------ helpers
+
+std::string iso_mtime(const fs::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return {};
+    struct tm tm {};
+    ::localtime_r(&st.st_mtim.tv_sec, &tm);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    long off = tm.tm_gmtoff;
+    const char sign = off < 0 ? '-' : '+';
+    off = off < 0 ? -off : off;
+    char out[128];
+    std::snprintf(out, sizeof out, "%s.%06ld%c%02d:%02d", date, st.st_mtim.tv_nsec / 1000, sign,
+                  static_cast<int>((off / 3600) % 100), static_cast<int>((off % 3600) / 60));
+    return out;
+}
+
+bool path_exists(const fs::path& p) {
+    std::error_code ec;
+    return fs::exists(p, ec);
+}
+
+/// `fno_system_state.<N>.json` -> N.
+std::optional<std::uint64_t> backup_sequence(const std::string& file) {
+    const std::string prefix = std::string(main_stem) + ".", suffix = ".json";
+    if (file.size() <= prefix.size() + suffix.size() || file.compare(0, prefix.size(), prefix) != 0 ||
+        file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0)
+        return std::nullopt;
+    const std::string digits = file.substr(prefix.size(), file.size() - prefix.size() - suffix.size());
+    if (digits.empty() || digits.size() > 19 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    std::uint64_t v = 0;
+    std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    return v;
+}
+
+std::string backup_file_name(std::uint64_t seq) {
+    return std::string(main_stem) + "." + std::to_string(seq) + ".json";
+}
+
+/// Backups of a session, newest (highest sequence) first.
+std::vector<std::pair<std::uint64_t, fs::path>> list_backups(const fs::path& backup_dir) {
+    std::vector<std::pair<std::uint64_t, fs::path>> out;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(backup_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        if (auto s = backup_sequence(it->path().filename().string())) out.emplace_back(*s, it->path());
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    return out;
+}
+
+std::optional<std::int64_t> as_int(const json::value& v) {
+    if (v.is_int64()) return v.get_int64();
+    if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        return static_cast<std::int64_t>(v.get_uint64());
+    if (v.is_double()) {
+        const double d = v.get_double();
+        if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9.0e18) return static_cast<std::int64_t>(d);
+    }
+    return std::nullopt;
+}
+
+/// Rupees (a JSON number from another program) to paise, rounded to the
+/// nearest paisa. Only used to *describe* a file that carries no metadata.
+std::optional<std::int64_t> rupees_to_paise(const json::value& v) {
+    if (v.is_int64() && std::llabs(v.get_int64()) < std::numeric_limits<std::int64_t>::max() / 100)
+        return v.get_int64() * 100;
+    if (v.is_double()) {
+        const long double p = static_cast<long double>(v.get_double()) * 100.0L;
+        if (std::isfinite(p) && std::fabs(p) < 9.0e18L) return static_cast<std::int64_t>(std::llround(p));
+    }
+    return std::nullopt;
+}
+
+/// Meta of a document that has no `_tradestate` member (seed / hand-written).
+SaveMeta derive_meta(const json::object& doc) {
+    SaveMeta m;
+    if (auto it = doc.find("timestamp"); it != doc.end() && it->value().is_string())
+        m.saved_at = std::string(it->value().get_string());
+    if (auto it = doc.find("iteration"); it != doc.end())
+        if (auto i = as_int(it->value())) m.iteration = *i;
+    if (auto pit = doc.find("portfolio"); pit != doc.end() && pit->value().is_object()) {
+        const auto& pf = pit->value().get_object();
+        if (auto it = pf.find("positions"); it != pf.end()) {
+            if (it->value().is_object()) m.positions = static_cast<std::int64_t>(it->value().get_object().size());
+            else if (it->value().is_array()) m.positions = static_cast<std::int64_t>(it->value().get_array().size());
+        }
+        if (auto it = pf.find("cash"); it != pf.end())
+            if (auto p = rupees_to_paise(it->value())) m.cash_paise = *p;
+    }
+    return m;
+}
+
+/// The text the checksum covers: the document printed compactly with the
+/// `_tradestate` member (without its `checksum`) appended as last member.
+std::string canonical_text(const json::value& doc, const json::object& meta_without_checksum) {
+    std::string s = detail::print(doc, {-1});
+    s.pop_back(); // '}'
+    if (s.size() > 1) s.push_back(',');
+    detail::append_escaped(s, meta_key);
+    s.push_back(':');
+    detail::print_to(s, json::value(meta_without_checksum), {-1});
+    s.push_back('}');
+    return s;
+}
+
+/// The file text: the document indented like the seed's, `_tradestate` last.
+std::string file_text(const json::value& doc, const json::object& meta) {
+    std::string s = detail::print(doc, {2});
+    if (doc.get_object().empty()) {
+        s = "{";
+    } else {
+        s.resize(s.size() - 2); // "\n}"
+        s.push_back(',');
+    }
+    s += "\n  ";
+    detail::append_escaped(s, meta_key);
+    s += ": ";
+    detail::print_to(s, json::value(meta), {2}, 1);
+    s += "\n}\n";
+    return s;
+}
+
+/// A main file read and checked.
+struct Parsed {
+    json::value doc;             // without `_tradestate`
+    SaveMeta meta;
+    std::uint64_t sequence = 0;
+    bool has_meta = false;       // false: written by another program
+    std::vector<std::string> views;
+};
+
+[[noreturn]] void corrupt(const fs::path& p, const std::string& why) {
+    throw Error(errc::corrupt, p.string() + ": " + why);
+}
+
+/// Check the `_tradestate` member; returns the sequence etc. Throws
+/// errc::corrupt for anything a writer of this format would not produce and
+/// errc::schema for a file from a newer tradestate.
+void read_meta(const fs::path& p, const json::object& ts, Parsed& out, std::string& checksum) {
+    auto get = [&](const char* key) -> const json::value& {
+        auto it = ts.find(key);
+        if (it == ts.end()) corrupt(p, std::string("_tradestate.") + key + " is missing");
+        return it->value();
+    };
+    const auto& fmt = get("format");
+    if (!fmt.is_string() || fmt.get_string() != format_name)
+        corrupt(p, "_tradestate.format is not \"" + std::string(format_name) + "\"");
+    const auto schema = as_int(get("schema_version"));
+    if (!schema || *schema < 1) corrupt(p, "_tradestate.schema_version is not a positive integer");
+    if (*schema > current_schema)
+        throw Error(errc::schema, p.string() + " was written by a newer tradestate (json-files schema " +
+                                      std::to_string(*schema) + "; this build reads up to schema " +
+                                      std::to_string(current_schema) + "): upgrade tradestate to load it");
+    const auto seq = as_int(get("sequence"));
+    if (!seq || *seq < 0) corrupt(p, "_tradestate.sequence is not a non-negative integer");
+    out.sequence = static_cast<std::uint64_t>(*seq);
+    const auto& at = get("saved_at");
+    if (!at.is_string()) corrupt(p, "_tradestate.saved_at is not a string");
+    out.meta.saved_at = std::string(at.get_string());
+    const auto it = as_int(get("iteration")), pos = as_int(get("positions")), cash = as_int(get("cash_paise"));
+    if (!it || !pos || !cash) corrupt(p, "_tradestate.iteration/positions/cash_paise must be integers");
+    out.meta.iteration = *it;
+    out.meta.positions = *pos;
+    out.meta.cash_paise = *cash;
+    if (auto v = ts.find("views"); v != ts.end()) {
+        if (!v->value().is_array()) corrupt(p, "_tradestate.views is not an array");
+        for (const auto& e : v->value().get_array()) {
+            if (!e.is_string() || !is_valid_session_name(e.get_string()))
+                corrupt(p, "_tradestate.views holds an invalid view name");
+            out.views.emplace_back(e.get_string());
+        }
+    }
+    const auto& cs = get("checksum");
+    if (!cs.is_string()) corrupt(p, "_tradestate.checksum is not a string");
+    checksum = std::string(cs.get_string());
+}
+
+/// Read, parse and verify one main (or backup) file.
+Parsed read_verified(const fs::path& p, std::uint64_t max_bytes) {
+    const std::string text = detail::read_file(p, max_bytes);
+    json::value root = detail::parse(text, p.string());
+    if (!root.is_object()) corrupt(p, "the top level is not a JSON object");
+    auto& obj = root.get_object();
+    Parsed out;
+    auto it = obj.find(meta_key);
+    if (it == obj.end()) {
+        // A byte flip in the member name must not turn our file into an
+        // "unchecked" one: refuse anything that looks like our metadata.
+        for (const auto& kv : obj) {
+            if (!kv.value().is_object()) continue;
+            const auto& o = kv.value().get_object();
+            auto f = o.find("format");
+            auto c = o.find("checksum");
+            if ((f != o.end() && f->value().is_string() && f->value().get_string() == format_name) ||
+                (c != o.end() && c->value().is_string() && c->value().get_string().starts_with("xxh3:")))
+                corrupt(p, "member '" + std::string(kv.key()) + "' holds tradestate metadata under the wrong name");
+        }
+        out.meta = derive_meta(obj);
+        out.doc = std::move(root);
+        return out;
+    }
+    if (!it->value().is_object()) corrupt(p, "_tradestate is not an object");
+    json::object ts = std::move(it->value().get_object());
+    obj.stable_erase(it);
+    std::string stored;
+    read_meta(p, ts, out, stored);
+    ts.erase("checksum");
+    const std::string computed = detail::checksum_text(detail::xxh3(canonical_text(root, ts)));
+    if (computed != stored)
+        corrupt(p, "checksum mismatch (stored " + stored + ", computed " + computed +
+                       "): the file was changed after it was written");
+    out.has_meta = true;
+    out.doc = std::move(root);
+    return out;
+}
+
+/// Sequence and views of a main file from its last few KiB (the `_tradestate`
+/// member is the last member), without parsing the whole document. nullopt
+/// if the tail does not hold a readable `_tradestate`.
+struct TailMeta {
+    std::uint64_t sequence = 0;
+    std::vector<std::string> views;
+};
+std::optional<TailMeta> read_tail_meta(const fs::path& p) {
+    detail::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return std::nullopt;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const std::uint64_t want = std::min<std::uint64_t>(size, 8192);
+    std::string tail(static_cast<std::size_t>(want), '\0');
+    std::size_t got = 0;
+    while (got < tail.size()) {
+        ssize_t n = ::pread(fd.get(), tail.data() + got, tail.size() - got,
+                            static_cast<off_t>(size - want + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return std::nullopt;
+        got += static_cast<std::size_t>(n);
+    }
+    const auto key = tail.rfind("\"_tradestate\"");
+    const auto close = tail.rfind('}');
+    if (key == std::string::npos || close == std::string::npos || close <= key) return std::nullopt;
+    const auto colon = tail.find(':', key);
+    if (colon == std::string::npos || colon >= close) return std::nullopt;
+    try {
+        auto v = detail::parse(std::string_view(tail).substr(colon + 1, close - colon - 1), p.string());
+        if (!v.is_object()) return std::nullopt;
+        const auto& o = v.get_object();
+        TailMeta m;
+        auto s = o.find("sequence");
+        if (s == o.end()) return std::nullopt;
+        auto seq = as_int(s->value());
+        if (!seq || *seq < 0) return std::nullopt;
+        m.sequence = static_cast<std::uint64_t>(*seq);
+        if (auto vw = o.find("views"); vw != o.end() && vw->value().is_array())
+            for (const auto& e : vw->value().get_array())
+                if (e.is_string() && is_valid_session_name(e.get_string())) m.views.emplace_back(e.get_string());
+        return m;
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+}
+
+bool pid_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+// ------------------------------------------------------------------ backend
+
+class JsonFilesBackend final : public Backend {
+public:
+    explicit JsonFilesBackend(BackendOptions opts) : opts_(std::move(opts)) {
+        if (!opts_.logger) opts_.logger = std::make_shared<spdlog::logger>(backend_name); // no sinks: silent
+        if (opts_.state_dir.empty()) opts_.state_dir = "state";
+        if (opts_.keep_backups < 0) opts_.keep_backups = 0;
+    }
+
+    [[nodiscard]] std::string name() const override { return backend_name; }
+
+    void save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
+        validate_session_name(session);
+        if (!doc.main.is_object())
+            throw Error(errc::invalid_argument, "json-files stores a JSON object as the main document of session '" +
+                                                    session + "', got another kind of value");
+        if (doc.main.get_object().contains(meta_key))
+            throw Error(errc::invalid_argument, "the main document of session '" + session +
+                                                    "' has a member '_tradestate', which json-files reserves for "
+                                                    "its own metadata; rename that member");
+        std::vector<std::pair<std::string, const json::value*>> views;
+        for (const auto& kv : doc.views) {
+            const std::string v(kv.key());
+            if (!is_valid_session_name(v) || v == main_stem)
+                throw Error(errc::invalid_argument, "view name '" + v + "' of session '" + session +
+                                                        "' cannot be a file name (use 1-64 characters from A-Z a-z "
+                                                        "0-9 . _ -, not starting with '.', not 'fno_system_state')");
+            views.emplace_back(v, &kv.value());
+        }
+
+        const fs::path dir = session_dir(session);
+        make_dirs(dir);
+        const fs::path main = dir / main_file_name;
+        remove_stale_temps(dir);
+
+        // Sequence: one above everything this session has stored.
+        std::uint64_t prev = 0;
+        std::optional<std::uint64_t> main_seq;
+        bool main_exists = path_exists(main);
+        if (main_exists) {
+            if (auto t = read_tail_meta(main)) {
+                main_seq = t->sequence;
+            } else {
+                try {
+                    main_seq = read_verified(main, opts_.max_file_bytes).sequence; // 0 for seed files
+                } catch (const Error& e) {
+                    opts_.logger->warn("json-files: replacing unreadable {} without keeping it as a backup: {}",
+                                       main.string(), e.what());
+                }
+            }
+            if (main_seq) prev = *main_seq;
+        }
+        const fs::path bdir = dir / "backups";
+        const auto backups = list_backups(bdir);
+        if (!backups.empty()) prev = std::max(prev, backups.front().first);
+        const std::uint64_t seq = prev + 1;
+
+        // The `_tradestate` member, then its checksum over the canonical text.
+        json::object ts;
+        ts["format"] = format_name;
+        ts["schema_version"] = current_schema;
+        ts["sequence"] = seq;
+        ts["saved_at"] = meta.saved_at;
+        ts["iteration"] = meta.iteration;
+        ts["positions"] = meta.positions;
+        ts["cash_paise"] = meta.cash_paise;
+        json::array vnames;
+        for (const auto& v : views) vnames.emplace_back(v.first);
+        ts["views"] = std::move(vnames);
+        const std::string sum = detail::checksum_text(detail::xxh3(canonical_text(doc.main, ts)));
+        ts["checksum"] = sum;
+        const std::string text = file_text(doc.main, ts);
+
+        // Keep the current main file as a backup: a hard link, no copy.
+        if (main_exists && main_seq && opts_.keep_backups > 0) keep_as_backup(main, bdir, *main_seq);
+
+        detail::write_file_atomic(main, text, opts_.fsync);
+        for (const auto& [vname, value] : views)
+            detail::write_file_atomic(dir / (vname + ".json"), detail::print(*value) + "\n", opts_.fsync);
+
+        prune_backups(bdir);
+        opts_.logger->debug("json-files: saved session '{}' sequence {} to {} ({} bytes)", session, seq,
+                            main.string(), text.size());
+    }
+
+    [[nodiscard]] std::optional<LoadResult> load(const std::string& session) override {
+        validate_session_name(session);
+        return load_impl(session);
+    }
+
+    [[nodiscard]] std::vector<SessionInfo> list() override {
+        std::vector<std::string> names;
+        if (session_present(opts_.state_dir)) names.emplace_back(default_session);
+        std::error_code ec;
+        for (auto it = fs::directory_iterator(opts_.state_dir / "sessions", ec); !ec && it != fs::directory_iterator();
+             it.increment(ec)) {
+            const std::string n = it->path().filename().string();
+            if (n == default_session || !is_valid_session_name(n)) continue;
+            std::error_code e2;
+            if (it->is_directory(e2) && session_present(it->path())) names.push_back(n);
+        }
+        std::sort(names.begin(), names.end());
+        std::vector<SessionInfo> out;
+        for (const auto& n : names) {
+            SessionInfo info;
+            info.session = n;
+            const fs::path dir = session_dir(n);
+            const fs::path main = dir / main_file_name;
+            info.location = main.string();
+            std::vector<std::string> view_names = seed_views;
+            try {
+                auto r = load_impl(n);
+                if (r) {
+                    info.meta = r->meta;
+                    info.sequence = r->sequence;
+                    if (r->recovered) info.location += " (corrupt; load uses " + r->source + ")";
+                }
+            } catch (const Error& e) {
+                info.location += " (corrupt: " + std::string(e.what()) + ")";
+            }
+            if (auto t = read_tail_meta(main))
+                for (const auto& v : t->views)
+                    if (std::find(view_names.begin(), view_names.end(), v) == view_names.end()) view_names.push_back(v);
+            for (const auto& v : view_names) {
+                const fs::path f = dir / (v + ".json");
+                if (path_exists(f)) info.companions.emplace_back(f.string(), iso_mtime(f));
+            }
+            out.push_back(std::move(info));
+        }
+        return out;
+    }
+
+    [[nodiscard]] bool exists(const std::string& session) override {
+        validate_session_name(session);
+        return session_present(session_dir(session));
+    }
+
+    bool remove(const std::string& session) override {
+        validate_session_name(session);
+        const fs::path dir = session_dir(session);
+        if (!session_present(dir)) return false;
+        const fs::path main = dir / main_file_name;
+        std::vector<std::string> view_names = seed_views;
+        if (auto t = read_tail_meta(main))
+            for (const auto& v : t->views) view_names.push_back(v);
+        auto rm = [&](const fs::path& p) {
+            if (::unlink(p.c_str()) != 0 && errno != ENOENT) detail::throw_io("remove", p, errno);
+        };
+        rm(main);
+        for (const auto& v : view_names) rm(dir / (v + ".json"));
+        const fs::path bdir = dir / "backups";
+        for (const auto& b : list_backups(bdir)) rm(b.second);
+        ::rmdir(bdir.c_str()); // only if empty
+        remove_stale_temps(dir);
+        if (session != default_session) {
+            rm(lock_path(session));
+            ::rmdir(dir.c_str()); // only if nothing foreign is left in it
+        }
+        if (opts_.fsync && path_exists(dir)) detail::fsync_directory(dir);
+        opts_.logger->info("json-files: removed session '{}' from {}", session, dir.string());
+        return true;
+    }
+
+    [[nodiscard]] VerifyReport verify(const std::string& session) override {
+        validate_session_name(session);
+        VerifyReport rep;
+        rep.session = session;
+        const fs::path dir = session_dir(session);
+        using sev = Finding::severity;
+        if (!session_present(dir)) {
+            rep.findings.push_back({sev::error, dir.string(),
+                                    "session '" + session + "' does not exist (no " + std::string(main_file_name) +
+                                        " and no backups in " + dir.string() + ")"});
+            return rep;
+        }
+        const fs::path main = dir / main_file_name;
+        std::vector<std::string> view_names = seed_views;
+        bool main_ok = false;
+        if (!path_exists(main)) {
+            rep.findings.push_back({sev::error, main.string(), "the main file is missing; only backups are left"});
+        } else {
+            try {
+                auto p = read_verified(main, opts_.max_file_bytes);
+                main_ok = true;
+                for (const auto& v : p.views)
+                    if (std::find(view_names.begin(), view_names.end(), v) == view_names.end()) view_names.push_back(v);
+                if (p.has_meta)
+                    rep.findings.push_back({sev::info, main.string(),
+                                            "ok: sequence " + std::to_string(p.sequence) + ", checksum verified"});
+                else
+                    rep.findings.push_back({sev::warning, main.string(),
+                                            "no checksum (written by another program); loads as is"});
+            } catch (const Error& e) {
+                rep.findings.push_back({sev::error, main.string(), e.what()});
+            }
+        }
+        for (const auto& v : view_names) {
+            const fs::path f = dir / (v + ".json");
+            if (!path_exists(f)) continue;
+            try {
+                (void)detail::parse(detail::read_file(f, opts_.max_file_bytes), f.string());
+            } catch (const Error& e) {
+                rep.findings.push_back({sev::warning, f.string(),
+                                        std::string("view file is unreadable (it is rewritten on the next save): ") +
+                                            e.what()});
+            }
+        }
+        std::optional<fs::path> first_good_backup;
+        for (const auto& [seq, path] : list_backups(dir / "backups")) {
+            try {
+                (void)read_verified(path, opts_.max_file_bytes);
+                if (!first_good_backup) first_good_backup = path;
+            } catch (const Error& e) {
+                rep.findings.push_back({sev::warning, path.string(), std::string("backup is unusable: ") + e.what()});
+            }
+        }
+        if (!main_ok)
+            rep.findings.push_back({first_good_backup ? sev::info : sev::error, dir.string(),
+                                    first_good_backup ? "load falls back to backup " + first_good_backup->string()
+                                                      : std::string("no valid backup is left either")});
+        return rep;
+    }
+
+    [[nodiscard]] std::unique_ptr<WriterLease> acquire_writer(const std::string& session) override {
+        validate_session_name(session);
+        make_dirs(session_dir(session));
+        return std::make_unique<detail::FileLease>(lock_path(session), session);
+    }
+
+private:
+    [[nodiscard]] fs::path session_dir(const std::string& session) const {
+        if (session == default_session) return opts_.state_dir;
+        return opts_.state_dir / "sessions" / session;
+    }
+    [[nodiscard]] fs::path lock_path(const std::string& session) const {
+        return session_dir(session) / ("." + session + ".lock");
+    }
+
+    static bool session_present(const fs::path& dir) {
+        return path_exists(dir / main_file_name) || !list_backups(dir / "backups").empty();
+    }
+
+    static void make_dirs(const fs::path& dir) {
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) throw Error(errc::io, "cannot create directory " + dir.string() + ": " + ec.message());
+    }
+
+    /// Hard-link the current main file into backups/ under its sequence.
+    void keep_as_backup(const fs::path& main, const fs::path& bdir, std::uint64_t seq) {
+        make_dirs(bdir);
+        const fs::path target = bdir / backup_file_name(seq);
+        if (::link(main.c_str(), target.c_str()) != 0) {
+            const int e = errno;
+            if (e == EEXIST) {
+                struct stat a {}, b {};
+                if (::stat(main.c_str(), &a) == 0 && ::stat(target.c_str(), &b) == 0 && a.st_ino == b.st_ino &&
+                    a.st_dev == b.st_dev)
+                    return; // already linked (an earlier save stopped after linking)
+                if (::unlink(target.c_str()) != 0) detail::throw_io("replace backup", target, errno);
+                if (::link(main.c_str(), target.c_str()) == 0) {
+                    if (opts_.fsync) detail::fsync_directory(bdir);
+                    return;
+                }
+            }
+            // No hard links on this file system: copy instead.
+            if (e == EPERM || e == EXDEV || e == EMLINK || e == ENOTSUP) {
+                detail::write_file_atomic(target, detail::read_file(main, opts_.max_file_bytes), opts_.fsync);
+                return;
+            }
+            detail::throw_io("keep a backup of " + main.string() + " as", target, e);
+        }
+        if (opts_.fsync) detail::fsync_directory(bdir);
+    }
+
+    void prune_backups(const fs::path& bdir) {
+        auto backups = list_backups(bdir);
+        const auto keep = static_cast<std::size_t>(opts_.keep_backups);
+        for (std::size_t i = keep; i < backups.size(); ++i) {
+            if (::unlink(backups[i].second.c_str()) != 0 && errno != ENOENT)
+                opts_.logger->warn("json-files: cannot prune old backup {}: {}", backups[i].second.string(),
+                                   detail::errno_text(errno));
+        }
+    }
+
+    /// Temp files ".<name>.tmp.<pid>.<n>" left by writers that were killed.
+    void remove_stale_temps(const fs::path& dir) {
+        std::error_code ec;
+        for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+            const std::string f = it->path().filename().string();
+            if (f.empty() || f[0] != '.') continue;
+            const auto t = f.find(".json.tmp.");
+            if (t == std::string::npos) continue;
+            const std::string rest = f.substr(t + 10);
+            long pid = 0;
+            auto r = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
+            if (r.ec != std::errc() || pid_alive(pid)) continue;
+            if (::unlink(it->path().c_str()) == 0)
+                opts_.logger->debug("json-files: removed {} left by an interrupted save", it->path().string());
+        }
+    }
+
+    std::optional<LoadResult> load_impl(const std::string& session) {
+        const fs::path dir = session_dir(session);
+        const fs::path main = dir / main_file_name;
+        std::string failure;
+        if (path_exists(main)) {
+            try {
+                auto p = read_verified(main, opts_.max_file_bytes);
+                LoadResult r;
+                r.doc = std::move(p.doc);
+                r.meta = p.meta;
+                r.sequence = p.sequence;
+                r.source = main.string();
+                if (!p.has_meta) {
+                    r.warnings.push_back(main.string() + ": no checksum (written by another program); loaded as is");
+                    opts_.logger->warn("{}", r.warnings.back());
+                }
+                return r;
+            } catch (const Error& e) {
+                if (e.code() != errc::parse && e.code() != errc::corrupt) throw; // io, schema: not corruption
+                failure = e.what();
+            }
+        } else {
+            const auto backups = list_backups(dir / "backups");
+            if (backups.empty()) return std::nullopt;
+            failure = main.string() + " is missing";
+        }
+        std::string tried;
+        for (const auto& [seq, path] : list_backups(dir / "backups")) {
+            try {
+                auto p = read_verified(path, opts_.max_file_bytes);
+                LoadResult r;
+                r.doc = std::move(p.doc);
+                r.meta = p.meta;
+                r.sequence = p.sequence;
+                r.source = path.string();
+                r.recovered = true;
+                r.warnings.push_back("session '" + session + "': " + failure + "; loaded the newest valid backup " +
+                                     path.string() + " (sequence " + std::to_string(p.sequence) + ")" +
+                                     (tried.empty() ? "" : "; unusable backups skipped:" + tried));
+                opts_.logger->warn("json-files: {}", r.warnings.back());
+                return r;
+            } catch (const Error& e) {
+                if (e.code() != errc::parse && e.code() != errc::corrupt && e.code() != errc::not_found) throw;
+                tried += "\n  " + std::string(e.what());
+            }
+        }
+        throw Error(errc::corrupt, "session '" + session + "' cannot be loaded: " + failure +
+                                       (tried.empty() ? "; there are no backups in " + (dir / "backups").string()
+                                                      : "; no backup verifies either:" + tried) +
+                                       "\nrestore the file from elsewhere or remove the session");
+    }
+
+    BackendOptions opts_;
+};
+
+std::unique_ptr<Backend> create(const BackendOptions& opts) { return std::make_unique<JsonFilesBackend>(opts); }
+
+} // namespace
+} // namespace tradestate::json_files
+
+TRADESTATE_PLUGIN("json-files", tradestate::json_files::create)

@@ -1,0 +1,141 @@
+// Crash test of atomic replace, for every backend in backends.hpp: a child
+// process saves in a loop (with fsync on) and is SIGKILLed at random
+// moments; after each kill the session must load as exactly the document of
+// the last completed save or of the save that was in flight.
+//
+// TRADESTATE_CRASH_ROUNDS overrides the number of kills (default 200).
+#include "support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+using namespace tradestate;
+using namespace tradestate::testing;
+
+namespace {
+
+json::value crash_doc(std::int64_t k) {
+    // sizes vary from save to save so that a mix of two versions cannot parse as either
+    return make_doc(static_cast<std::size_t>(40 + (k % 7) * 60), static_cast<std::size_t>(k % 4) * 50,
+                    static_cast<std::uint64_t>(k), k);
+}
+
+/// Child: save crash_doc(k) for k = last saved + 1, ... forever, reporting
+/// "B k" before and "E k" after each save on `out_fd`.
+[[noreturn]] void saver_loop(const std::string& name, const BackendOptions& opts, int out_fd) {
+    try {
+        auto b = open_backend(name, opts);
+        auto lease = b->acquire_writer("crash");
+        std::int64_t k = 0;
+        if (auto r = b->load("crash")) k = r->doc.as_object().at("iteration").as_int64();
+        for (;;) {
+            ++k;
+            std::string line = "B " + std::to_string(k) + "\n";
+            if (::write(out_fd, line.data(), line.size()) < 0) ::_exit(3);
+            save_doc(*b, "crash", crash_doc(k));
+            line = "E " + std::to_string(k) + "\n";
+            if (::write(out_fd, line.data(), line.size()) < 0) ::_exit(3);
+        }
+    } catch (const std::exception& e) {
+        std::string msg = std::string("X ") + e.what() + "\n";
+        (void)::write(out_fd, msg.data(), msg.size());
+        ::_exit(2);
+    }
+}
+
+class Crash : public ::testing::TestWithParam<BackendEntry> {};
+
+TEST_P(Crash, SigkillDuringSavesNeverLeavesABrokenState) {
+    TempDir tmp;
+    std::string skip;
+    auto o = options_for(GetParam(), tmp.path() / "state", skip);
+    if (!o) GTEST_SKIP() << skip;
+    o->fsync = true;
+    int rounds = 200;
+    if (const char* env = std::getenv("TRADESTATE_CRASH_ROUNDS")) rounds = std::max(1, std::atoi(env));
+
+    std::mt19937 rng(12345);
+    std::int64_t last_done = 0; // highest k whose save completed in any round
+    int mid_save_kills = 0, recovered = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int round = 0; round < rounds; ++round) {
+        int fds[2];
+        ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            ::close(fds[0]);
+            saver_loop(GetParam().name, *o, fds[1]);
+        }
+        ::close(fds[1]);
+        // wait until the child has begun a save, then kill it a random moment later
+        std::string out;
+        auto read_some = [&](int timeout_ms) {
+            pollfd p{fds[0], POLLIN, 0};
+            if (::poll(&p, 1, timeout_ms) <= 0) return false;
+            char buf[4096];
+            const ssize_t n = ::read(fds[0], buf, sizeof buf);
+            if (n <= 0) return false;
+            out.append(buf, static_cast<std::size_t>(n));
+            return true;
+        };
+        while (out.find('B') == std::string::npos && out.find('X') == std::string::npos)
+            ASSERT_TRUE(read_some(30000)) << "the saver child did not start (round " << round << ")";
+        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 4000)); // the random kill moment
+        ::kill(pid, SIGKILL);
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+        while (read_some(0)) {
+        }
+        ::close(fds[0]);
+        ASSERT_EQ(out.find('X'), std::string::npos) << "the saver failed: " << out;
+        ASSERT_TRUE(WIFSIGNALED(st)) << "the saver exited on its own: " << out;
+
+        // last begun / last ended save of this round
+        std::int64_t begun = 0, ended = last_done;
+        std::istringstream lines(out);
+        std::string tag;
+        std::int64_t k = 0;
+        while (lines >> tag >> k) (tag == "B" ? begun : ended) = std::max(tag == "B" ? begun : ended, k);
+        if (begun > ended) ++mid_save_kills;
+
+        auto b = open_backend(GetParam().name, *o);
+        std::optional<LoadResult> r;
+        try {
+            r = b->load("crash");
+        } catch (const Error& e) {
+            FAIL() << "round " << round << ": the state does not load after SIGKILL: " << e.what();
+        }
+        if (!r) {
+            ASSERT_EQ(ended, 0) << "round " << round << ": the session vanished after a completed save";
+            continue;
+        }
+        const auto got = r->doc.as_object().at("iteration").as_int64();
+        ASSERT_TRUE(got == ended || got == begun)
+            << "round " << round << ": loaded iteration " << got << ", expected " << ended << " (last completed) or "
+            << begun << " (in flight)";
+        ASSERT_TRUE(same_doc(r->doc, crash_doc(got))) << "round " << round << ": document " << got << " is damaged";
+        if (r->recovered) ++recovered;
+        last_done = got;
+    }
+    const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "[ info ] " << GetParam().name << ": " << rounds << " SIGKILLs (" << mid_save_kills
+              << " during a save, " << recovered << " loads fell back to an older copy), last iteration " << last_done
+              << ", " << secs << " s\n";
+    EXPECT_GT(mid_save_kills, rounds / 4) << "too few kills landed inside a save to prove anything";
+}
+
+std::string param_name(const ::testing::TestParamInfo<BackendEntry>& info) {
+    std::string n = info.param.name;
+    for (auto& c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Crash, ::testing::ValuesIn(conformance_backends()), param_name);
+
+} // namespace

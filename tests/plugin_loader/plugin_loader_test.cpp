@@ -1,0 +1,215 @@
+// Plugin loading through Boost.DLL: the real json-files plugin, and every way
+// a plugin can be wrong (unknown, missing dir, unloadable, not a plugin, ABI
+// mismatch, misnamed), plus library lifetime and logger passing.
+#include <tradestate/detail/atomic_file.hpp>
+#include <tradestate/plugin_loader.hpp>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace tradestate;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path plugin_dir = TRADESTATE_TEST_PLUGIN_DIR;
+const fs::path bad_dir = TRADESTATE_TEST_BAD_PLUGIN_DIR;
+
+class TempDir {
+public:
+    TempDir() {
+        std::string t = (fs::temp_directory_path() / "tradestate-loader-XXXXXX").string();
+        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
+        p_ = t;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(p_, ec);
+    }
+    [[nodiscard]] const fs::path& path() const { return p_; }
+
+private:
+    fs::path p_;
+};
+
+std::shared_ptr<spdlog::logger> quiet() {
+    return std::make_shared<spdlog::logger>("quiet"); // no sinks
+}
+
+BackendOptions opts_in(const fs::path& dir) {
+    BackendOptions o;
+    o.state_dir = dir;
+    o.fsync = false;
+    return o;
+}
+
+/// Run `fn`, expect a tradestate::Error with `code`; return its message.
+template <class F>
+std::string error_of(F&& fn, errc code) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), code) << e.what();
+        return e.what();
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "not a tradestate::Error: " << e.what();
+        return e.what();
+    }
+    ADD_FAILURE() << "no error";
+    return {};
+}
+
+bool mapped(const fs::path& lib) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    const std::string want = fs::canonical(lib).string();
+    while (std::getline(maps, line))
+        if (line.find(want) != std::string::npos) return true;
+    return false;
+}
+
+TEST(PluginLoader, LoadsJsonFilesByNameFromThePluginDir) {
+    TempDir tmp;
+    PluginLoader loader({plugin_dir}, quiet());
+    const auto names = loader.available();
+    EXPECT_NE(std::find(names.begin(), names.end(), "json-files"), names.end());
+    EXPECT_EQ(loader.locate("json-files"), plugin_dir / "libtradestate-backend-json-files.so");
+    auto b = loader.open("json-files", opts_in(tmp.path()));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->name(), "json-files");
+    Document d;
+    d.main = boost::json::object{{"iteration", 3}};
+    b->save("default", d, SaveMeta{"2025-09-29T11:49:10.218268", 3, 0, 100});
+    auto r = b->load("default");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->doc, d.main);
+    EXPECT_EQ(r->meta.cash_paise, 100);
+}
+
+TEST(PluginLoader, DefaultSearchFindsThePluginsNextToTheExecutable) {
+    // test programs live in <build>/bin, plugins in <build>/lib/tradestate/plugins
+    const auto dirs = plugin_search_dirs();
+    ASSERT_GE(dirs.size(), 2u);
+    EXPECT_EQ(fs::weakly_canonical(dirs[0]), fs::weakly_canonical(plugin_dir));
+    EXPECT_EQ(dirs.back(), fs::path(TRADESTATE_INSTALL_PLUGIN_DIR));
+    EXPECT_EQ(plugin_search_dirs("/opt/x"), std::vector<fs::path>{"/opt/x"}); // configured: only there
+    PluginLoader loader(dirs, quiet());
+    const auto names = loader.available();
+    EXPECT_NE(std::find(names.begin(), names.end(), "json-files"), names.end());
+}
+
+TEST(PluginLoader, UnknownBackendListsTheAvailableOnes) {
+    PluginLoader loader({plugin_dir}, quiet());
+    const auto msg = error_of([&] { (void)loader.open("no-such-backend", opts_in("/tmp")); }, errc::not_found);
+    EXPECT_NE(msg.find("unknown backend 'no-such-backend'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("available backends:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("json-files"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(plugin_dir.string()), std::string::npos) << msg;
+}
+
+TEST(PluginLoader, MissingPluginDirIsNamed) {
+    TempDir tmp;
+    const fs::path missing = tmp.path() / "no" / "plugins";
+    PluginLoader loader({missing}, quiet());
+    EXPECT_TRUE(loader.available().empty());
+    const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, errc::not_found);
+    EXPECT_NE(msg.find(missing.string() + " (does not exist)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("plugin_dir"), std::string::npos) << msg;
+}
+
+TEST(PluginLoader, UnloadableLibraryShowsTheLoadersMessage) {
+    PluginLoader loader({bad_dir}, quiet());
+    const auto msg = error_of([&] { (void)loader.open("undefined-symbol", opts_in("/tmp")); }, errc::plugin);
+    EXPECT_NE(msg.find("cannot load plugin " + (bad_dir / "libtradestate-backend-undefined-symbol.so").string()),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("undefined symbol: tradestate_test_symbol_nobody_defines"), std::string::npos) << msg;
+}
+
+TEST(PluginLoader, GarbageFileIsAnUnloadablePlugin) {
+    TempDir tmp;
+    {
+        std::ofstream f(tmp.path() / "libtradestate-backend-garbage.so");
+        for (int i = 0; i < 100; ++i) f << "this is not an ELF file\n"; // long enough to have a header
+    }
+    PluginLoader loader({tmp.path()}, quiet());
+    EXPECT_EQ(loader.available(), std::vector<std::string>{"garbage"});
+    const auto msg = error_of([&] { (void)loader.open("garbage", opts_in(tmp.path())); }, errc::plugin);
+    EXPECT_NE(msg.find("libtradestate-backend-garbage.so"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("invalid ELF header"), std::string::npos) << msg;
+}
+
+TEST(PluginLoader, LibraryWithoutTheEntryPointsIsNotAPlugin) {
+    PluginLoader loader({bad_dir}, quiet());
+    const auto msg = error_of([&] { (void)loader.open("not-a-plugin", opts_in("/tmp")); }, errc::plugin);
+    EXPECT_NE(msg.find("is not a tradestate backend plugin"), std::string::npos) << msg;
+}
+
+TEST(PluginLoader, AbiMismatchSaysWhatToRebuild) {
+    PluginLoader loader({bad_dir}, quiet());
+    // the fixture's factory aborts: reaching it would kill this test
+    const auto msg = error_of([&] { (void)loader.open("abi-mismatch", opts_in("/tmp")); }, errc::abi_mismatch);
+    EXPECT_NE(msg.find("speaks plugin ABI " + std::to_string(plugin_abi_version + 1)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("this program speaks ABI " + std::to_string(plugin_abi_version)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("built with tradestate 99.0.0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rebuild the plugin"), std::string::npos) << msg;
+    // it is never in the real plugin dir
+    EXPECT_FALSE(fs::exists(plugin_dir / "libtradestate-backend-abi-mismatch.so"));
+}
+
+TEST(PluginLoader, PluginThatCallsItselfSomethingElseIsRefused) {
+    TempDir tmp;
+    fs::copy_file(plugin_dir / "libtradestate-backend-json-files.so", tmp.path() / "libtradestate-backend-other.so");
+    PluginLoader loader({tmp.path()}, quiet());
+    const auto msg = error_of([&] { (void)loader.open("other", opts_in(tmp.path())); }, errc::plugin);
+    EXPECT_NE(msg.find("calls itself backend 'json-files', expected 'other'"), std::string::npos) << msg;
+}
+
+TEST(PluginLoader, LibraryStaysLoadedWhileTheBackendLives) {
+    TempDir tmp;
+    const fs::path lib = plugin_dir / "libtradestate-backend-json-files.so";
+    std::shared_ptr<Backend> b;
+    {
+        PluginLoader loader({plugin_dir}, quiet());
+        b = loader.open("json-files", opts_in(tmp.path()));
+    } // the loader is gone
+    ASSERT_TRUE(mapped(lib));
+    Document d;
+    d.main = boost::json::object{{"k", "v"}};
+    b->save("s", d, {}); // code from the plugin still runs
+    auto r = b->load("s");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->doc, d.main);
+    EXPECT_TRUE(mapped(lib));
+    EXPECT_EQ(b.use_count(), 1);
+    b.reset(); // last owner: backend destroyed first, then the library handle
+}
+
+TEST(PluginLoader, PluginLogsThroughTheHostsLogger) {
+    TempDir tmp;
+    std::ostringstream captured;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+    auto logger = std::make_shared<spdlog::logger>("host", sink);
+    logger->set_level(spdlog::level::debug);
+    PluginLoader loader({plugin_dir}, logger);
+    auto b = loader.open("json-files", opts_in(tmp.path())); // opts.logger empty: the loader's is passed
+    // a file without tradestate metadata makes the plugin warn
+    std::ofstream(tmp.path() / "fno_system_state.json") << R"({"iteration": 1, "portfolio": {"cash": 10.5}})";
+    auto r = b->load("default");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->meta.cash_paise, 1050);
+    logger->flush();
+    EXPECT_NE(captured.str().find("no checksum (written by another program)"), std::string::npos) << captured.str();
+    EXPECT_NE(captured.str().find("[host]"), std::string::npos) << captured.str();
+}
+
+} // namespace
