@@ -1,0 +1,207 @@
+// fno_runner — the reference runner: simulated NIFTY/BANKNIFTY options paper
+// trading with auto-save, Ctrl+C save and exact resume.
+#include <fno_runner/trading_system.hpp>
+
+#include <tradestate/detail/session_name.hpp>
+#include <tradestate/timestamp.hpp>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+using tradestate::Error;
+
+std::string local_time_of_file(const std::filesystem::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return {};
+    std::tm tm{};
+    ::localtime_r(&st.st_mtime, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+std::string iso_to_display(const std::string& iso) {
+    try {
+        return tradestate::Timestamp::from_iso(iso).to_display();
+    } catch (const Error&) {
+        return iso;
+    }
+}
+
+std::string wall_stamp() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    ::localtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+    return buf;
+}
+
+void show_sessions(tradestate::StatePersister<tradestate::SessionState>& persister) {
+    auto sessions = persister.list();
+    std::cout << "📂 SAVED TRADING SESSIONS\n" << std::string(50, '=') << '\n';
+    if (sessions.empty()) std::cout << "   (no saved sessions in this state directory)\n";
+    for (const auto& s : sessions) {
+        if (s.session == tradestate::default_session) std::cout << "📊 Main Session:\n";
+        else std::cout << "📊 Session '" << s.session << "':\n";
+        std::cout << "   • Saved: " << s.meta.saved_at << '\n'
+                  << "   • Iteration: " << s.meta.iteration << '\n'
+                  << "   • Positions: " << s.meta.positions << '\n'
+                  << "   • Cash: " << tradestate::Money::from_paise(s.meta.cash_paise).format() << '\n';
+        if (!s.location.empty()) std::cout << "   • Stored in: " << s.location << '\n';
+        for (const auto& [name, when] : s.companions) {
+            const std::string t = iso_to_display(when);
+            if (name.find("shared_portfolio") != std::string::npos)
+                std::cout << "📋 Portfolio State: Last updated " << t << '\n';
+            else if (name.find("current_state") != std::string::npos)
+                std::cout << "📈 Current State: Last updated " << t << '\n';
+            else
+                std::cout << "📄 " << name << ": Last updated " << t << '\n';
+        }
+    }
+    std::cout.flush();
+}
+
+/// Ask on the terminal; true = resume.
+bool ask_resume() {
+    for (;;) {
+        std::cout << "\n🔄 Resume from previous session? (y/n) [y]: " << std::flush;
+        std::string line;
+        if (!std::getline(std::cin, line)) {
+            std::cout << '\n';
+            return true; // EOF: the default
+        }
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        while (!line.empty() && line.front() == ' ') line.erase(0, 1);
+        if (line.empty() || line == "y" || line == "Y" || line == "yes" || line == "Yes") return true;
+        if (line == "n" || line == "N" || line == "no" || line == "No") return false;
+        std::cout << "   Please answer y or n.";
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"fno_runner — simulated NIFTY/BANKNIFTY options paper trading with auto-save and exact resume.\n"
+                 "Ctrl+C (or SIGTERM) finishes the current step, saves the session and prints a summary.\n"
+                 "With a saved session and no --resume/--fresh, asks on a terminal and resumes without one."};
+    std::string config_path, state_dir, session = tradestate::default_session;
+    bool resume = false, fresh = false, list = false, no_dashboard = false, sim_clock = false;
+    std::int64_t iterations = 0, until = 0, interval_ms = -1;
+    std::optional<std::uint64_t> seed;
+    app.add_option("--config", config_path, "config.toml to use (default: ./config.toml if present, else built-in defaults)");
+    app.add_option("--state-dir", state_dir, "state directory (overrides persistence.state_dir)");
+    app.add_option("--session", session, "session name (default: \"default\", the seed's state/fno_system_state.json)");
+    auto* r = app.add_flag("--resume", resume, "resume the saved session without asking");
+    auto* f = app.add_flag("--fresh", fresh, "start a new session; a saved one is kept as <session>-backup-<time>");
+    r->excludes(f);
+    app.add_flag("--show-sessions", list, "list the saved sessions in the state directory and exit");
+    app.add_option("--iterations", iterations, "stop cleanly (saving, as on Ctrl+C) after N iterations of this run")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--until-iteration", until, "stop cleanly once the session's iteration counter reaches N")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--interval-ms", interval_ms,
+                   "wall-clock pause between iterations in ms (overrides trading.check_interval seconds; the simulated "
+                   "market still advances check_interval per iteration)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--seed", seed, "random seed of a new session's market (overrides runner.seed)");
+    app.add_flag("--sim-clock", sim_clock,
+                 "stamp saved states with the simulated market clock instead of the wall clock (runner.sim_clock), so "
+                 "runs with the same seed export byte-identical files");
+    app.add_flag("--no-dashboard", no_dashboard, "do not start the web dashboard");
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        auto cfg = tradestate::Config::discover(config_path, fno::runner_config_schema());
+        if (!state_dir.empty()) cfg.persistence.state_dir = state_dir;
+        tradestate::validate_session_name(session);
+        std::filesystem::create_directories(cfg.persistence.state_dir);
+        auto log = fno::make_runner_logger(cfg.persistence.state_dir, !list);
+        auto persister = std::make_shared<tradestate::StatePersister<tradestate::SessionState>>(
+            tradestate::StatePersister<tradestate::SessionState>::open(cfg, log));
+        if (list) {
+            show_sessions(*persister);
+            return 0;
+        }
+
+        fno::SystemOptions o;
+        o.config = cfg;
+        o.trading_mode = cfg.trading.mode;
+        o.session = session;
+        o.seed = seed;
+        if (sim_clock) o.sim_clock = true;
+        if (interval_ms >= 0) o.interval_ms = interval_ms;
+        o.max_iterations = iterations;
+        o.until_iteration = until;
+        o.logger = log;
+        fno::TradingSystem sys(std::move(o), persister);
+        try {
+            sys.claim_session();
+        } catch (const Error& e) {
+            std::cerr << "❌ " << e.what() << '\n';
+            return 2;
+        }
+        (void)no_dashboard; // the dashboard attaches through sys.on_iteration()
+
+        bool resumed = false;
+        if (persister->exists(session)) {
+            std::string where = session, modified;
+            for (const auto& s : persister->list())
+                if (s.session == session) {
+                    where = s.location.empty() ? session : s.location;
+                    modified = local_time_of_file(s.location);
+                    if (modified.empty()) modified = iso_to_display(s.meta.saved_at);
+                }
+            std::cout << "📂 Found previous trading session: " << where << '\n'
+                      << "   Last modified: " << modified << '\n';
+            bool want = true;
+            if (resume) want = true;
+            else if (fresh) want = false;
+            else if (::isatty(STDIN_FILENO)) want = ask_resume();
+            else std::cout << "   (no terminal to ask: resuming; pass --fresh to start a new session)\n";
+            if (want) {
+                std::cout << "✅ Will resume from previous session\n\n" << std::flush;
+                resumed = sys.load_system_state(session);
+            } else {
+                const std::string backup = session + "-backup-" + wall_stamp();
+                auto old = persister->load(session);
+                if (!old) throw Error(tradestate::errc::not_found, "session '" + session + "' vanished while starting");
+                persister->save(old->state, backup);
+                std::cout << "🆕 Starting a fresh session (the previous one is kept as session '" << backup << "')\n";
+                log->info("previous session '{}' backed up as '{}'", session, backup);
+            }
+        }
+        if (!resumed) {
+            sys.start_fresh();
+            std::cout << "🆕 New paper-trading session '" << session << "' with "
+                      << cfg.trading.initial_cash.format() << " (market time "
+                      << sys.simulation().market_time().to_display() << " IST)\n";
+        }
+        std::cout << "\n🚀 Continuous F&O monitoring: one iteration every " << sys.interval_ms() << " ms, auto-save every "
+                  << sys.auto_save_every() << " iterations, backend " << cfg.persistence.backend << " in "
+                  << cfg.persistence.state_dir.string() << "\n   Press Ctrl+C to stop and save.\n\n"
+                  << std::flush;
+        fno::install_stop_signals(&sys);
+        const int rc = sys.run_continuous_monitoring();
+        fno::install_stop_signals(nullptr);
+        return rc;
+    } catch (const Error& e) {
+        std::cerr << "❌ " << e.what() << '\n';
+        return e.code() == tradestate::errc::locked ? 2 : 1;
+    } catch (const std::exception& e) {
+        std::cerr << "❌ " << e.what() << '\n';
+        return 1;
+    }
+}
