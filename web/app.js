@@ -1,0 +1,221 @@
+// tradestate dashboard: polls the read-only JSON API and renders it.
+// Every value from the server is put on the page with textContent, never
+// as HTML, so names such as "<script>" show as text.
+(function () {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  let refreshMs = 2000;
+  let lastVersion = null;
+  let lastOk = null;        // Date of the last successful refresh
+  let chart = null;
+  let timer = null;
+
+  // ---- formatting (money arrives as integer paise: exact) -------------
+  function groupIndian(digits) {
+    if (digits.length <= 3) return digits;
+    const last3 = digits.slice(-3);
+    const rest = digits.slice(0, -3).replace(/\B(?=(\d{2})+(?!\d))/g, ",");
+    return rest + "," + last3;
+  }
+  function rupees(paise) {
+    if (typeof paise !== "number" || !Number.isFinite(paise)) return "—";
+    const neg = paise < 0;
+    const abs = Math.abs(paise);
+    const whole = Math.floor(abs / 100);
+    const frac = abs % 100;
+    return (neg ? "-" : "") + "\u20b9" + groupIndian(String(whole)) + "." + String(frac).padStart(2, "0");
+  }
+  function signedRupees(paise) {
+    return (paise > 0 ? "+" : "") + rupees(paise);
+  }
+  function percentFromBp(bp) {
+    if (typeof bp !== "number") return "";
+    const neg = bp < 0;
+    const abs = Math.abs(bp);
+    return (neg ? "-" : bp > 0 ? "+" : "") + Math.floor(abs / 100) + "." + String(abs % 100).padStart(2, "0") + "%";
+  }
+  function when(iso) {
+    if (!iso) return "—";
+    const s = String(iso).replace("T", " ");
+    const dot = s.indexOf(".");
+    return dot > 0 ? s.slice(0, dot) : s;
+  }
+  function setText(id, text) { $(id).textContent = text; }
+  function setSigned(id, paise, text) {
+    const el = $(id);
+    el.textContent = text;
+    el.classList.toggle("up", paise > 0);
+    el.classList.toggle("down", paise < 0);
+  }
+  function cell(row, text, cls) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    row.appendChild(td);
+    return td;
+  }
+  function signedCell(row, paise) {
+    const td = cell(row, signedRupees(paise), "num");
+    if (paise > 0) td.classList.add("up");
+    if (paise < 0) td.classList.add("down");
+  }
+  function fillTable(tableId, emptyId, rows, render) {
+    const body = $(tableId).querySelector("tbody");
+    const frag = document.createDocumentFragment();
+    for (const r of rows) {
+      const tr = document.createElement("tr");
+      render(tr, r);
+      frag.appendChild(tr);
+    }
+    body.replaceChildren(frag);
+    if (emptyId) $(emptyId).hidden = rows.length > 0;
+  }
+
+  // ---- rendering --------------------------------------------------------
+  function renderState(d) {
+    setText("session", d.session || "—");
+    const badge = $("source-badge");
+    badge.textContent = d.status === "live" ? "live" : d.status === "saved" ? "saved state" : d.status || "—";
+    badge.className = "badge " + (d.status === "live" ? "live" : d.status === "saved" ? "saved" : "");
+    const banner = $("banner");
+    if (d.notice) { banner.textContent = d.notice; banner.hidden = false; } else { banner.hidden = true; }
+
+    const s = d.state;
+    if (!s) {
+      for (const id of ["total-value", "total-pnl", "cash", "active-positions", "trading-mode", "iteration", "last-saved"]) setText(id, "—");
+      fillTable("positions", "positions-empty", [], () => {});
+      fillTable("trades", "trades-empty", [], () => {});
+      return;
+    }
+    const m = s.summary || {};
+    setText("total-value", rupees(m.total_value_paise));
+    setSigned("total-pnl", m.total_pnl_paise, signedRupees(m.total_pnl_paise));
+    setSigned("total-pnl-pct", m.total_pnl_bp, percentFromBp(m.total_pnl_bp));
+    setText("cash", rupees(m.cash_paise));
+    setText("initial-cash", "of " + rupees(m.initial_cash_paise) + " initial");
+    setText("active-positions", String(m.active_positions ?? (s.positions || []).length));
+    setText("trades-count", (m.trades_count ?? 0) + " trades");
+    setText("trading-mode", s.trading_mode || "—");
+    setText("iteration", String(s.iteration ?? "—"));
+    setText("last-saved", s.last_saved ? when(s.last_saved) : "not saved yet");
+
+    fillTable("positions", "positions-empty", s.positions || [], (tr, p) => {
+      tr.dataset.symbol = p.symbol;
+      cell(tr, p.symbol);
+      cell(tr, p.strategy);
+      cell(tr, String(p.quantity), "num");
+      cell(tr, p.lots == null ? "—" : String(p.lots), "num");
+      cell(tr, rupees(p.entry_price_paise), "num");
+      cell(tr, rupees(p.last_price_paise), "num");
+      cell(tr, p.stop_loss_paise == null ? "—" : rupees(p.stop_loss_paise), "num");
+      cell(tr, p.take_profit_paise == null ? "—" : rupees(p.take_profit_paise), "num");
+      signedCell(tr, p.unrealized_pnl_paise);
+      cell(tr, when(p.entry_time));
+    });
+    fillTable("trades", "trades-empty", s.trades || [], (tr, t) => {
+      cell(tr, when(t.time));
+      cell(tr, t.side);
+      cell(tr, t.symbol);
+      cell(tr, t.strategy);
+      cell(tr, String(t.quantity), "num");
+      cell(tr, rupees(t.price_paise), "num");
+      if (t.realized_pnl_paise == null) cell(tr, "", "num"); else signedCell(tr, t.realized_pnl_paise);
+      cell(tr, t.reason || "");
+    });
+  }
+
+  function renderSessions(d) {
+    fillTable("sessions", null, d.sessions || [], (tr, x) => {
+      cell(tr, x.session);
+      cell(tr, when(x.saved_at));
+      cell(tr, String(x.iteration), "num");
+      cell(tr, String(x.positions), "num");
+      cell(tr, rupees(x.cash_paise), "num");
+      cell(tr, x.location || "");
+    });
+  }
+
+  function renderHistory(h) {
+    const t = h.t || [];
+    $("chart-empty").hidden = t.length > 0;
+    if (typeof uPlot === "undefined") {
+      $("chart-empty").hidden = false;
+      $("chart-empty").textContent = "Chart library not bundled into this build (run scripts/bootstrap-web and rebuild).";
+      return;
+    }
+    const toRupees = (a) => (a || []).map((p) => p / 100);   // chart only; tables use exact paise
+    const data = [t, toRupees(h.total_value_paise), toRupees(h.pnl_paise)];
+    const el = $("chart");
+    if (!chart) {
+      const fmt = (v) => v == null ? "—" : "\u20b9" + v.toLocaleString("en-IN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      chart = new uPlot({
+        width: Math.max(300, el.clientWidth - 16),
+        height: 260,
+        scales: { x: { time: true }, value: {}, pnl: {} },
+        series: [
+          {},
+          { label: "Total value", scale: "value", stroke: "#2f5bd3", width: 2, value: (u, v) => fmt(v) },
+          { label: "Total P&L", scale: "pnl", stroke: "#0a7a3b", width: 1.5, value: (u, v) => fmt(v) },
+        ],
+        axes: [
+          {},
+          { scale: "value", size: 90, values: (u, vals) => vals.map((v) => "\u20b9" + v.toLocaleString("en-IN")) },
+          { scale: "pnl", side: 1, size: 80, grid: { show: false }, values: (u, vals) => vals.map((v) => "\u20b9" + v.toLocaleString("en-IN")) },
+        ],
+      }, data, el);
+      window.addEventListener("resize", () => chart.setSize({ width: Math.max(300, el.clientWidth - 16), height: 260 }));
+    } else {
+      chart.setData(data);
+    }
+  }
+
+  // ---- polling ------------------------------------------------------------
+  async function getJson(path) {
+    const ctl = new AbortController();
+    const to = setTimeout(() => ctl.abort(), Math.max(3000, refreshMs * 2));
+    try {
+      const r = await fetch(path, { cache: "no-store", signal: ctl.signal });
+      if (!r.ok) throw new Error(path + " answered HTTP " + r.status);
+      return await r.json();
+    } finally {
+      clearTimeout(to);
+    }
+  }
+
+  function showStale(err) {
+    const el = $("stale");
+    const since = lastOk ? " Showing data from " + lastOk.toLocaleTimeString() + "." : "";
+    el.textContent = "Data may be stale: refresh failed (" + (err && err.message ? err.message : String(err)) + ")." + since;
+    el.hidden = false;
+    $("source-badge").textContent = "stale";
+    $("source-badge").className = "badge error";
+  }
+
+  async function tick() {
+    try {
+      const d = await getJson("/api/state");
+      if (typeof d.refresh_ms === "number" && d.refresh_ms >= 200 && d.refresh_ms !== refreshMs) {
+        refreshMs = d.refresh_ms;
+      }
+      renderState(d);
+      if (d.version !== lastVersion) {
+        const [h, ss] = await Promise.all([getJson("/api/history"), getJson("/api/sessions")]);
+        renderHistory(h);
+        renderSessions(ss);
+        lastVersion = d.version;
+      }
+      lastOk = new Date();
+      $("stale").hidden = true;
+      setText("updated", "updated " + lastOk.toLocaleTimeString());
+      document.body.dataset.version = String(d.version);
+    } catch (e) {
+      showStale(e);
+    } finally {
+      timer = setTimeout(tick, refreshMs);
+    }
+  }
+
+  tick();
+  window.tradestateDashboard = { refreshNow: () => { clearTimeout(timer); return tick(); } };
+})();
