@@ -22,6 +22,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,9 +82,45 @@ public:
 
     /// Load the backend `cfg.persistence.backend` from the plugin directory
     /// and open it on `cfg.persistence.state_dir`.
+    /// When the configured backend has no sessions but another file backend
+    /// has some in the same state dir (the user switched `backend`), this
+    /// throws errc::not_found naming them and the `tradestate convert`
+    /// command, rather than silently starting empty.
     [[nodiscard]] static StatePersister open(const Config& cfg,
                                              std::shared_ptr<spdlog::logger> logger = spdlog::default_logger()) {
-        return StatePersister(open_backend(cfg, logger), logger);
+        auto backend = open_backend(cfg, logger);
+        if (backend->list().empty()) refuse_if_other_backend_has_sessions(cfg, logger);
+        return StatePersister(std::move(backend), logger);
+    }
+
+    /// The file backends shipped with tradestate, checked by `open`.
+    static constexpr const char* file_backends[] = {"json-files", "mmap-binary", "compressed-archive"};
+
+    static void refuse_if_other_backend_has_sessions(const Config& cfg, const std::shared_ptr<spdlog::logger>& logger) {
+        PluginLoader loader(plugin_search_dirs(cfg.persistence.plugin_dir), logger);
+        const auto available = loader.available();
+        for (const char* other : file_backends) {
+            if (other == cfg.persistence.backend ||
+                std::find(available.begin(), available.end(), other) == available.end())
+                continue;
+            Config c = cfg;
+            c.persistence.backend = other;
+            std::vector<SessionInfo> found;
+            try {
+                found = open_backend(c, logger)->list();
+            } catch (const Error&) {
+                continue;
+            }
+            if (found.empty()) continue;
+            std::string names;
+            for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.session;
+            const auto dir = cfg.persistence.state_dir.string();
+            throw Error(errc::not_found,
+                        "config.toml selects backend '" + cfg.persistence.backend + "', which has no sessions in " + dir +
+                            ", but backend '" + other + "' has: " + names + ". Convert them with `tradestate convert --from " +
+                            other + ":" + dir + " --to " + cfg.persistence.backend + ":" + dir +
+                            "`, or set persistence.backend = \"" + other + "\" again, or use another state_dir to start empty");
+        }
     }
 
     /// The backend a config names, loaded through the plugin loader.

@@ -5,6 +5,7 @@
 #include <tradestate/config.hpp>
 #include <tradestate/configuration.hpp>
 #include <tradestate/error.hpp>
+#include <tradestate/listing.hpp>
 #include <tradestate/money.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/plugin_loader.hpp>

@@ -1,0 +1,243 @@
+// tradestate — inspect, check, export and convert saved trading sessions.
+//
+//   tradestate show-sessions [--json]
+//   tradestate verify [SESSION]
+//   tradestate export SESSION [--at SEQ]
+//   tradestate history SESSION
+//   tradestate convert --from BACKEND:DIR --to BACKEND:DIR [SESSION...]
+//   tradestate archive SESSION
+//
+// Common options: --config FILE, --state-dir DIR, --backend NAME.
+// Readers never take the writer's lock; they may run beside a live runner.
+#include <tradestate/detail/json.hpp>
+#include <tradestate/listing.hpp>
+#include <tradestate/persister.hpp>
+#include <tradestate/session.hpp>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+using namespace tradestate;
+using Persister = StatePersister<SessionState>;
+
+namespace {
+
+struct Common {
+    std::string config_file;
+    std::string state_dir;
+    std::string backend;
+};
+
+Config make_config(const Common& c) {
+    Config cfg = Config::discover(c.config_file, ConfigSchema{{"instruments", "strategies", "risk", "runner", "journal"}, {}});
+    if (!c.state_dir.empty()) cfg.persistence.state_dir = c.state_dir;
+    if (!c.backend.empty()) cfg.persistence.backend = c.backend;
+    return cfg;
+}
+
+std::shared_ptr<spdlog::logger> make_logger() {
+    auto lg = spdlog::stderr_color_mt("tradestate");
+    lg->set_pattern("%^%l%$: %v");
+    lg->set_level(spdlog::level::err); // warnings reach the user as findings and messages
+    return lg;
+}
+
+/// "json-files:state" -> config for that backend and directory.
+Config endpoint(const Config& base, const std::string& spec, const char* what) {
+    const auto colon = spec.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
+        throw Error(errc::invalid_argument, std::string(what) + " must be BACKEND:DIR (e.g. json-files:state), got '" + spec + "'");
+    Config c = base;
+    c.persistence.backend = spec.substr(0, colon);
+    c.persistence.state_dir = spec.substr(colon + 1);
+    return c;
+}
+
+/// Views for a document that is a SessionState; none for other documents.
+Document document_of(const boost::json::value& doc) {
+    Document d;
+    d.main = doc;
+    try {
+        d.views = tradestate_views(boost::json::value_to<SessionState>(doc));
+    } catch (const std::exception&) {
+    }
+    detail::load_warnings().clear();
+    return d;
+}
+
+int show_sessions(Persister& p, bool json) {
+    const auto sessions = p.list();
+    if (json) std::cout << detail::print(sessions_json(sessions)) << "\n";
+    else std::cout << format_sessions(sessions);
+    return 0;
+}
+
+const char* level_name(Finding::severity s) {
+    switch (s) {
+    case Finding::severity::info: return "info";
+    case Finding::severity::warning: return "warning";
+    case Finding::severity::error: return "ERROR";
+    }
+    return "?";
+}
+
+int verify(Persister& p, const std::vector<std::string>& requested) {
+    std::vector<std::string> sessions = requested;
+    if (sessions.empty())
+        for (const auto& s : p.list()) sessions.push_back(s.session);
+    if (sessions.empty()) {
+        std::cout << "no saved sessions to verify\n";
+        return 0;
+    }
+    int bad = 0;
+    for (const auto& s : sessions) {
+        if (!p.exists(s)) {
+            std::cout << "✗ " << s << ": no such session\n";
+            ++bad;
+            continue;
+        }
+        auto rep = p.verify(s);
+        // Money invariant, for session documents.
+        try {
+            if (auto l = p.load(s)) {
+                const auto diff = l->state.portfolio.reconcile();
+                if (diff != Money{})
+                    rep.findings.push_back({Finding::severity::warning, l->source,
+                                            "cash " + l->state.portfolio.cash().format() + " does not reconcile: expected " +
+                                                l->state.portfolio.expected_cash().format() + " (initial cash + realized P&L − charges − open cost), difference " +
+                                                diff.format()});
+                if (l->recovered) rep.findings.push_back({Finding::severity::error, l->source, "newest copy unusable; only an older copy loads"});
+            }
+        } catch (const Error& e) {
+            rep.findings.push_back({Finding::severity::error, s, e.what()});
+        }
+        std::cout << (rep.ok() ? "✓ " : "✗ ") << s << (rep.ok() ? ": valid" : ": INVALID") << "\n";
+        for (const auto& f : rep.findings)
+            std::cout << "   " << level_name(f.level) << ": " << (f.where.empty() ? "" : f.where + ": ") << f.message << "\n";
+        if (!rep.ok()) ++bad;
+    }
+    return bad ? 1 : 0;
+}
+
+int export_session(Persister& p, const std::string& session, std::optional<std::uint64_t> at) {
+    auto r = at ? p.backend().load_at(session, *at) : p.backend().load(session);
+    if (!r) throw Error(errc::not_found, at ? "session '" + session + "' has no snapshot " + std::to_string(*at)
+                                            : "no saved session '" + session + "'");
+    for (const auto& w : r->warnings) std::cerr << "warning: " << w << "\n";
+    std::cout << detail::print(r->doc) << "\n";
+    return 0;
+}
+
+int history(Persister& p, const std::string& session) {
+    if (!p.backend().has_history()) {
+        std::cerr << "backend '" << p.backend().name()
+                  << "' keeps only the newest state (and backups), not a history; use backend = \"compressed-archive\" "
+                     "or \"postgres\" for time travel\n";
+        return 2;
+    }
+    const auto snaps = p.backend().history(session);
+    std::cout << "seq  saved_at                          iteration  positions  cash\n";
+    for (const auto& s : snaps) {
+        char line[256];
+        std::snprintf(line, sizeof line, "%-4llu %-33s %9lld  %9lld  %s\n", static_cast<unsigned long long>(s.sequence),
+                      s.meta.saved_at.c_str(), static_cast<long long>(s.meta.iteration), static_cast<long long>(s.meta.positions),
+                      Money::from_paise(s.meta.cash_paise).format().c_str());
+        std::cout << line;
+    }
+    return 0;
+}
+
+int convert(const Config& base, const std::string& from, const std::string& to, std::vector<std::string> sessions,
+            const std::shared_ptr<spdlog::logger>& lg) {
+    const Config a = endpoint(base, from, "--from"), b = endpoint(base, to, "--to");
+    auto src = Persister::open_backend(a, lg);
+    auto dst = Persister::open_backend(b, lg);
+    if (sessions.empty())
+        for (const auto& s : src->list()) sessions.push_back(s.session);
+    if (sessions.empty()) {
+        std::cout << "nothing to convert: no sessions in " << from << "\n";
+        return 0;
+    }
+    for (const auto& s : sessions) {
+        validate_session_name(s);
+        auto r = src->load(s);
+        if (!r) throw Error(errc::not_found, "no session '" + s + "' in " + from);
+        if (r->recovered)
+            throw Error(errc::corrupt, "session '" + s + "' in " + from + " loads only from an older copy (" + r->source +
+                                           "); run `tradestate verify " + s + "` first");
+        auto lease = dst->acquire_writer(s);
+        dst->save(s, document_of(r->doc), r->meta);
+        auto back = dst->load(s);
+        if (!back || detail::print(back->doc) != detail::print(r->doc))
+            throw Error(errc::corrupt, "session '" + s + "' did not read back identical from " + to);
+        std::cout << "✓ " << s << ": " << from << " -> " << to << " (iteration " << r->meta.iteration << ", "
+                  << r->meta.positions << " positions)\n";
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"tradestate " TRADESTATE_VERSION_STRING " — inspect, verify, export and convert saved trading sessions"};
+    app.require_subcommand(1);
+    Common common;
+    app.add_option("-c,--config", common.config_file, "config.toml to read (default: ./config.toml if present)");
+    app.add_option("-s,--state-dir", common.state_dir, "state directory (overrides persistence.state_dir)");
+    app.add_option("-b,--backend", common.backend, "backend (overrides persistence.backend)");
+
+    bool json = false;
+    auto* show = app.add_subcommand("show-sessions", "list saved sessions as the seed's --show-sessions does");
+    show->add_flag("--json", json, "print JSON instead");
+
+    std::vector<std::string> verify_sessions;
+    auto* ver = app.add_subcommand("verify", "check every stored copy of the sessions; exit 1 if any is invalid");
+    ver->add_option("SESSION", verify_sessions, "sessions to check (default: all)");
+
+    std::string session;
+    std::optional<std::uint64_t> at;
+    auto* exp = app.add_subcommand("export", "print a session's main document as seed-format JSON");
+    exp->add_option("SESSION", session, "session name")->required();
+    exp->add_option("--at", at, "an earlier snapshot by sequence number (backends with history)");
+
+    auto* hist = app.add_subcommand("history", "list the stored snapshots of a session (backends with history)");
+    hist->add_option("SESSION", session, "session name")->required();
+
+    std::string from, to;
+    std::vector<std::string> conv_sessions;
+    auto* conv = app.add_subcommand("convert", "copy sessions from one backend to another, verifying each copy");
+    conv->add_option("--from", from, "source, BACKEND:DIR")->required();
+    conv->add_option("--to", to, "destination, BACKEND:DIR")->required();
+    conv->add_option("SESSION", conv_sessions, "sessions to convert (default: all)");
+
+    auto* arch = app.add_subcommand("archive", "move completed trading days out of the live store (compressed-archive)");
+    arch->add_option("SESSION", session, "session name")->required();
+
+    CLI11_PARSE(app, argc, argv);
+    try {
+        auto lg = make_logger();
+        const Config cfg = make_config(common);
+        if (conv->parsed()) return convert(cfg, from, to, conv_sessions, lg);
+        Persister p(Persister::open_backend(cfg, lg), lg);
+        if (show->parsed()) return show_sessions(p, json);
+        if (ver->parsed()) return verify(p, verify_sessions);
+        validate_session_name(session);
+        if (exp->parsed()) return export_session(p, session, at);
+        if (hist->parsed()) return history(p, session);
+        if (arch->parsed()) {
+            std::cout << p.backend().archive(session) << "\n";
+            return 0;
+        }
+    } catch (const Error& e) {
+        std::cerr << "tradestate: " << e.what() << "\n";
+        return e.code() == errc::invalid_argument ? 2 : 1;
+    } catch (const std::exception& e) {
+        std::cerr << "tradestate: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
