@@ -35,6 +35,8 @@ struct PersistenceConfig {
     std::int64_t keep_backups = 5;
     bool fsync = true;
     std::uint64_t max_file_bytes = 1ull << 30; ///< refuse to load a larger state file
+    bool journal = true;                      ///< per-trade write-ahead journal (<state_dir>/<session>.journal)
+    std::string journal_fsync = "always";     ///< always | every_second | never (see journal.hpp)
     boost::json::object backend_settings;     ///< [persistence.<backend>] tables, by backend name
 };
 
@@ -241,7 +243,12 @@ private:
                     else if (key == "auto_save_every") p.auto_save_every = get_int(n, dotted, 0, 1'000'000'000);
                     else if (key == "keep_backups") p.keep_backups = get_int(n, dotted, 0, 10'000);
                     else if (key == "fsync") p.fsync = get_bool(n, dotted);
-                    else if (key == "max_file_bytes")
+                    else if (key == "journal") p.journal = get_bool(n, dotted);
+                    else if (key == "journal_fsync") {
+                        p.journal_fsync = get_string(n, dotted);
+                        if (p.journal_fsync != "always" && p.journal_fsync != "every_second" && p.journal_fsync != "never")
+                            fail(n, dotted + ": expected \"always\", \"every_second\" or \"never\"");
+                    } else if (key == "max_file_bytes")
                         p.max_file_bytes = static_cast<std::uint64_t>(get_int(n, dotted, 1024, INT64_MAX));
                     else if (n.is_table()) p.backend_settings[key] = detail::toml_to_json(n);
                     else fail(k, "unknown key " + dotted);
