@@ -33,6 +33,8 @@ struct BackendEntry {
 inline const std::vector<BackendEntry>& conformance_backends() {
     static const std::vector<BackendEntry> list = {
         {"json-files", nullptr},
+        {"mmap-binary", nullptr},
+        {"compressed-archive", nullptr},
     };
     return list;
 }
