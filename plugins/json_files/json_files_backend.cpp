@@ -177,6 +177,42 @@ std::string file_text(const json::value& doc, const json::object& meta) {
     return s;
 }
 
+/// JSON text without the whitespace outside strings. For text printed by
+/// detail::print (any indent) this is exactly the compact print, so the
+/// checksum can be computed from the file text without printing twice.
+std::string strip_whitespace(std::string_view t) {
+    std::string out;
+    out.reserve(t.size());
+    bool in_string = false;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        const char c = t[i];
+        if (in_string) {
+            out.push_back(c);
+            if (c == '\\' && i + 1 < t.size()) out.push_back(t[++i]);
+            else if (c == '"') in_string = false;
+        } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+            if (c == '"') in_string = true;
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+/// Checksum of a file as written by save(): its compact text without the
+/// trailing `"checksum"` member. nullopt if the text does not end that way
+/// (e.g. a tool reordered the members); then the value is printed instead.
+std::optional<std::string> checksum_from_text(std::string_view text) {
+    std::string c = strip_whitespace(text);
+    static constexpr std::string_view tail_start = ",\"checksum\":\"xxh3:";
+    const std::size_t tail_len = tail_start.size() + 16 + 3; // hex, then "}}
+    if (c.size() < tail_len + 2 || c.compare(c.size() - tail_len, tail_start.size(), tail_start) != 0 ||
+        c.compare(c.size() - 3, 3, "\"}}") != 0)
+        return std::nullopt;
+    c.resize(c.size() - tail_len);
+    c += "}}";
+    return detail::checksum_text(detail::xxh3(c));
+}
+
 /// A main file read and checked.
 struct Parsed {
     json::value doc;             // without `_tradestate`
@@ -262,7 +298,10 @@ Parsed read_verified(const fs::path& p, std::uint64_t max_bytes) {
     std::string stored;
     read_meta(p, ts, out, stored);
     ts.erase("checksum");
-    const std::string computed = detail::checksum_text(detail::xxh3(canonical_text(root, ts)));
+    // Fast path: the file's own text, whitespace removed. If that does not
+    // match (re-encoded by another tool, or damaged), print the parsed value.
+    std::string computed = checksum_from_text(text).value_or("");
+    if (computed != stored) computed = detail::checksum_text(detail::xxh3(canonical_text(root, ts)));
     if (computed != stored)
         corrupt(p, "checksum mismatch (stored " + stored + ", computed " + computed +
                        "): the file was changed after it was written");
@@ -390,9 +429,15 @@ public:
         json::array vnames;
         for (const auto& v : views) vnames.emplace_back(v.first);
         ts["views"] = std::move(vnames);
-        const std::string sum = detail::checksum_text(detail::xxh3(canonical_text(doc.main, ts)));
-        ts["checksum"] = sum;
-        const std::string text = file_text(doc.main, ts);
+        // Print once; the checksum covers that text without whitespace
+        // (= the compact print, see canonical_text), then goes in as the
+        // last member of `_tradestate`.
+        std::string text = file_text(doc.main, ts);
+        static constexpr std::string_view text_end = "\n  }\n}\n";
+        if (!text.ends_with(text_end)) throw Error(errc::invalid_argument, "json-files: unexpected printer output");
+        const std::string sum = detail::checksum_text(detail::xxh3(strip_whitespace(text)));
+        text.resize(text.size() - text_end.size());
+        text += ",\n    \"checksum\": \"" + sum + "\"\n  }\n}\n";
 
         // Keep the current main file as a backup: a hard link, no copy.
         if (main_exists && main_seq && opts_.keep_backups > 0) keep_as_backup(main, bdir, *main_seq);
@@ -623,6 +668,36 @@ private:
         }
     }
 
+    /// Keep a damaged main file for inspection as `<file>.corrupt-<UTC time>`:
+    /// a hard link (saves replace the main file by rename, so the damaged
+    /// bytes stay there), made once per damaged file.
+    void keep_aside(const fs::path& p) {
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) return;
+        const std::string prefix = p.filename().string() + ".corrupt-";
+        std::error_code ec;
+        for (auto it = fs::directory_iterator(p.parent_path(), ec); !ec && it != fs::directory_iterator();
+             it.increment(ec)) {
+            if (it->path().filename().string().rfind(prefix, 0) != 0) continue;
+            struct stat o {};
+            if (::stat(it->path().c_str(), &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev) return;
+        }
+        const auto t = std::time(nullptr);
+        struct tm tm {};
+        ::gmtime_r(&t, &tm);
+        char stamp[32];
+        std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        for (int n = 0; n < 100; ++n) {
+            const fs::path aside = p.string() + ".corrupt-" + stamp + (n ? "-" + std::to_string(n) : std::string());
+            if (::link(p.c_str(), aside.c_str()) == 0) {
+                opts_.logger->warn("json-files: the damaged {} is kept as {}", p.string(), aside.string());
+                return;
+            }
+            if (errno != EEXIST) break;
+        }
+        opts_.logger->warn("json-files: cannot keep the damaged {} aside: {}", p.string(), detail::errno_text(errno));
+    }
+
     std::optional<LoadResult> load_impl(const std::string& session) {
         const fs::path dir = session_dir(session);
         const fs::path main = dir / main_file_name;
@@ -643,6 +718,7 @@ private:
             } catch (const Error& e) {
                 if (e.code() != errc::parse && e.code() != errc::corrupt) throw; // io, schema: not corruption
                 failure = e.what();
+                keep_aside(main);
             }
         } else {
             const auto backups = list_backups(dir / "backups");

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -41,6 +42,9 @@ namespace tradestate::testing {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+
+/// How gtest shows a parameter: the backend's name.
+inline void PrintTo(const BackendEntry& e, std::ostream* os) { *os << e.name; }
 
 inline fs::path plugin_dir() { return fs::path(TRADESTATE_TEST_PLUGIN_DIR); }
 
