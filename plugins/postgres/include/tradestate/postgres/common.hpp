@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <regex>
+#include <algorithm>
+#include <cctype>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -115,27 +117,71 @@ namespace setting_detail {
     return s;
 }
 
-/// `url` with every password replaced by `***`: the userinfo of a URL
-/// (`postgresql://user:***@host/db`), `password=` query parameters and
-/// `password=` in key=value connection strings.
-[[nodiscard]] inline std::string redact_url(std::string_view url) {
-    std::string s(url);
+namespace setting_detail {
+
+[[nodiscard]] inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+/// Where password values sit in `s`: [begin, end) ranges of the user info
+/// password of a URL, `password=` query parameters, or `password=` in a
+/// key=value connection string (quoted or not).
+[[nodiscard]] inline std::vector<std::pair<std::size_t, std::size_t>> password_ranges(const std::string& s) {
+    std::vector<std::pair<std::size_t, std::size_t>> out;
+    auto word_at = [&](std::size_t i) {
+        static constexpr std::string_view w = "password";
+        if (i + w.size() > s.size()) return false;
+        for (std::size_t k = 0; k < w.size(); ++k)
+            if (lower(s[i + k]) != w[k]) return false;
+        return true;
+    };
     const auto scheme = s.find("://");
     if (scheme != std::string::npos) {
         const auto start = scheme + 3;
         auto end = s.find_first_of("/?", start);
         if (end == std::string::npos) end = s.size();
-        const auto at = s.rfind('@', end == 0 ? 0 : end - 1);
+        const auto at = end == start ? std::string::npos : s.rfind('@', end - 1);
         if (at != std::string::npos && at >= start) {
             const auto colon = s.find(':', start);
-            if (colon != std::string::npos && colon < at) s.replace(colon + 1, at - colon - 1, "***");
+            if (colon != std::string::npos && colon < at) out.emplace_back(colon + 1, at);
         }
-        static const std::regex query(R"(([?&]password=)[^&#]*)", std::regex::icase);
-        s = std::regex_replace(s, query, "$1***");
-    } else {
-        static const std::regex kv(R"((\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*))", std::regex::icase);
-        s = std::regex_replace(s, kv, "$1***");
+        for (auto q = s.find('?', start); q != std::string::npos; q = s.find('&', q + 1)) {
+            if (!(word_at(q + 1) && q + 9 < s.size() && s[q + 9] == '=')) continue;
+            const auto v = q + 10;
+            auto e = s.find_first_of("&#", v);
+            out.emplace_back(v, e == std::string::npos ? s.size() : e);
+        }
+        return out;
     }
+    for (std::size_t i = 0; i + 8 <= s.size(); ++i) {
+        if (!word_at(i)) continue;
+        if (i > 0 && (std::isalnum(static_cast<unsigned char>(s[i - 1])) || s[i - 1] == '_')) continue;
+        std::size_t j = i + 8;
+        while (j < s.size() && s[j] == ' ') ++j;
+        if (j >= s.size() || s[j] != '=') continue;
+        ++j;
+        while (j < s.size() && s[j] == ' ') ++j;
+        std::size_t e = j;
+        if (j < s.size() && s[j] == '\'') {
+            e = j + 1;
+            while (e < s.size() && s[e] != '\'') e += (s[e] == '\\' && e + 1 < s.size()) ? 2 : 1;
+            e = std::min(e + 1, s.size());
+        } else {
+            while (e < s.size() && !std::isspace(static_cast<unsigned char>(s[e]))) ++e;
+        }
+        out.emplace_back(j, e);
+        i = e;
+    }
+    return out;
+}
+
+} // namespace setting_detail
+
+/// `url` with every password replaced by `***`: the userinfo of a URL
+/// (`postgresql://user:***@host/db`), `password=` query parameters and
+/// `password=` in key=value connection strings.
+[[nodiscard]] inline std::string redact_url(std::string_view url) {
+    std::string s(url);
+    auto ranges = setting_detail::password_ranges(s);
+    for (auto it = ranges.rbegin(); it != ranges.rend(); ++it) s.replace(it->first, it->second - it->first, "***");
     return s;
 }
 
@@ -143,32 +189,13 @@ namespace setting_detail {
 /// (raw and percent-decoded) and PGPASSWORD.
 [[nodiscard]] inline std::vector<std::string> known_passwords(const Settings& st) {
     std::vector<std::string> out;
-    const std::string& s = st.url;
-    const auto scheme = s.find("://");
-    if (scheme != std::string::npos) {
-        const auto start = scheme + 3;
-        auto end = s.find_first_of("/?", start);
-        if (end == std::string::npos) end = s.size();
-        const auto at = s.rfind('@', end == 0 ? 0 : end - 1);
-        if (at != std::string::npos && at >= start) {
-            const auto colon = s.find(':', start);
-            if (colon != std::string::npos && colon < at && at > colon + 1) out.push_back(s.substr(colon + 1, at - colon - 1));
-        }
-        static const std::regex query(R"([?&]password=([^&#]*))", std::regex::icase);
-        for (std::sregex_iterator it(s.begin(), s.end(), query), e; it != e; ++it)
-            if ((*it)[1].length() > 0) out.push_back((*it)[1].str());
-    } else {
-        static const std::regex kv(R"(\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|[^\s]*))", std::regex::icase);
-        for (std::sregex_iterator it(s.begin(), s.end(), kv), e; it != e; ++it) {
-            std::string p = (*it)[1].str();
-            if (p.size() >= 2 && p.front() == '\'') p = p.substr(1, p.size() - 2);
-            if (!p.empty()) out.push_back(p);
-        }
-    }
-    const std::size_t n = out.size();
-    for (std::size_t i = 0; i < n; ++i) {
-        auto d = setting_detail::percent_decode(out[i]);
-        if (d != out[i]) out.push_back(d);
+    for (const auto& [b, e] : setting_detail::password_ranges(st.url)) {
+        std::string p = st.url.substr(b, e - b);
+        if (p.size() >= 2 && p.front() == '\'' && p.back() == '\'') p = p.substr(1, p.size() - 2);
+        if (p.empty()) continue;
+        const auto d = setting_detail::percent_decode(p);
+        out.push_back(std::move(p));
+        if (d != out.back()) out.push_back(d);
     }
     if (const char* env = std::getenv("PGPASSWORD"); env && *env) out.emplace_back(env);
     return out;
