@@ -1,0 +1,260 @@
+// tradestate — AsyncSaver<State>: auto-save without stalling the loop.
+//
+// The loop hands an immutable snapshot (a `std::shared_ptr<const State>`,
+// a copy of the state, or an already built `Document`) to `submit()` and
+// goes on; one background thread converts and writes it through the
+// StatePersister. Guarantees:
+//   * ordered: snapshots are written in the order they were submitted, by
+//     one thread; a newer snapshot never lands before an older one;
+//   * bounded: at most one snapshot waits while a save is in flight; a
+//     newer submit replaces the waiting one ("coalesced") — a slow disk
+//     costs intermediate versions, never memory or loop time;
+//   * flushed: `flush()` (and the destructor) returns once everything
+//     submitted before it is written or has failed, so a save in flight at
+//     Ctrl+C completes before the process exits;
+//   * loud failures: a failed save is passed to the failure callback (on the
+//     writer thread) and kept for `take_failure()` (on the loop thread);
+//     nothing is retried behind the loop's back — the next submit is the
+//     retry, with newer data.
+// Snapshots that are replaced or written are destroyed on the writer
+// thread, so freeing a large state does not stall the loop either.
+//
+// While saves may be in flight the persister belongs to the writer thread:
+// call `flush()` before using the same persister from another thread
+// (e.g. the final synchronous save at exit).
+#pragma once
+
+#include <tradestate/backend.hpp>
+#include <tradestate/error.hpp>
+#include <tradestate/persister.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace tradestate {
+
+/// One failed background save.
+struct SaveFailure {
+    std::uint64_t ticket = 0;   ///< the submit() that failed
+    std::string session;
+    std::string message;        ///< the error's full sentence
+};
+
+/// Counters of an AsyncSaver (a consistent copy).
+struct AsyncSaverStats {
+    std::uint64_t submitted = 0;  ///< snapshots handed over
+    std::uint64_t written = 0;    ///< saves that succeeded
+    std::uint64_t failed = 0;     ///< saves that threw
+    std::uint64_t coalesced = 0;  ///< snapshots replaced by a newer one before being written
+    std::uint64_t last_written_ticket = 0;
+    std::chrono::nanoseconds last_save_time{0}; ///< duration of the newest finished save
+};
+
+template <class State> class AsyncSaver {
+public:
+    using Persister = StatePersister<State>;
+    using FailureCallback = std::function<void(const SaveFailure&)>;
+    using SuccessCallback = std::function<void(std::uint64_t ticket, std::chrono::nanoseconds took)>;
+
+    /// Save into `session` through `persister` on a background thread.
+    /// `on_failure` / `on_success` run on the writer thread and must not throw.
+    explicit AsyncSaver(std::shared_ptr<Persister> persister, std::string session = default_session,
+                        FailureCallback on_failure = {}, SuccessCallback on_success = {})
+        : persister_(std::move(persister)), session_(std::move(session)), on_failure_(std::move(on_failure)),
+          on_success_(std::move(on_success)) {
+        if (!persister_) throw Error(errc::invalid_argument, "AsyncSaver needs a persister");
+        validate_session_name(session_);
+        writer_ = std::thread([this] { run(); });
+    }
+
+    AsyncSaver(const AsyncSaver&) = delete;
+    AsyncSaver& operator=(const AsyncSaver&) = delete;
+
+    /// Writes everything submitted, then stops the writer thread.
+    ~AsyncSaver() {
+        {
+            std::lock_guard lk(mu_);
+            stopping_ = true;
+        }
+        work_cv_.notify_one();
+        if (writer_.joinable()) writer_.join();
+    }
+
+    /// Hand over a snapshot; returns its ticket (1, 2, ...). Never blocks on I/O.
+    std::uint64_t submit(std::shared_ptr<const State> snapshot) {
+        if (!snapshot) throw Error(errc::invalid_argument, "AsyncSaver::submit: null snapshot");
+        Item it;
+        it.state = std::move(snapshot);
+        return enqueue(std::move(it));
+    }
+    /// Copy `s` (the only work done on the caller's thread) and hand it over.
+    std::uint64_t submit_copy(const State& s) { return submit(std::make_shared<const State>(s)); }
+    /// Hand over an already built document.
+    std::uint64_t submit_document(std::shared_ptr<const Document> doc) {
+        if (!doc) throw Error(errc::invalid_argument, "AsyncSaver::submit_document: null document");
+        Item it;
+        it.doc = std::move(doc);
+        return enqueue(std::move(it));
+    }
+
+    /// Wait until every snapshot submitted before this call was written or
+    /// failed. Returns true if the newest of them was written successfully.
+    bool flush() {
+        std::unique_lock lk(mu_);
+        const std::uint64_t target = next_ticket_ - 1;
+        done_cv_.wait(lk, [&] { return finished_ticket_ >= target; });
+        return target == 0 || last_ok_ticket_ == target;
+    }
+
+    /// Like flush(), giving up after `timeout`; false on timeout or failure.
+    template <class Rep, class Period> bool flush_for(std::chrono::duration<Rep, Period> timeout) {
+        std::unique_lock lk(mu_);
+        const std::uint64_t target = next_ticket_ - 1;
+        if (!done_cv_.wait_for(lk, timeout, [&] { return finished_ticket_ >= target; })) return false;
+        return target == 0 || last_ok_ticket_ == target;
+    }
+
+    /// True while a snapshot is being written or waits to be.
+    [[nodiscard]] bool busy() const {
+        std::lock_guard lk(mu_);
+        return pending_.has_value() || in_flight_;
+    }
+
+    /// The oldest failure not yet taken (and forget it), for the loop to report.
+    [[nodiscard]] std::optional<SaveFailure> take_failure() {
+        std::lock_guard lk(mu_);
+        if (failures_.empty()) return std::nullopt;
+        SaveFailure f = std::move(failures_.front());
+        failures_.erase(failures_.begin());
+        return f;
+    }
+
+    /// The newest failure, kept until a later save succeeds.
+    [[nodiscard]] std::optional<SaveFailure> last_error() const {
+        std::lock_guard lk(mu_);
+        return last_error_;
+    }
+
+    [[nodiscard]] AsyncSaverStats stats() const {
+        std::lock_guard lk(mu_);
+        return stats_;
+    }
+
+    [[nodiscard]] const std::string& session() const noexcept { return session_; }
+    [[nodiscard]] Persister& persister() noexcept { return *persister_; }
+
+private:
+    struct Item {
+        std::uint64_t ticket = 0;
+        std::shared_ptr<const State> state;
+        std::shared_ptr<const Document> doc;
+    };
+
+    static constexpr std::size_t max_kept_failures = 16;
+
+    std::uint64_t enqueue(Item it) {
+        std::unique_lock lk(mu_);
+        if (stopping_) throw Error(errc::invalid_argument, "AsyncSaver::submit after shutdown began");
+        it.ticket = next_ticket_++;
+        ++stats_.submitted;
+        if (pending_) {
+            // Replaced before it was written: its ticket counts as finished
+            // when the newer one finishes; the writer frees it.
+            ++stats_.coalesced;
+            graveyard_.push_back(std::move(*pending_));
+        }
+        pending_ = std::move(it);
+        const std::uint64_t t = pending_->ticket;
+        lk.unlock();
+        work_cv_.notify_one();
+        return t;
+    }
+
+    void run() {
+        std::unique_lock lk(mu_);
+        for (;;) {
+            work_cv_.wait(lk, [&] { return pending_.has_value() || stopping_ || !graveyard_.empty(); });
+            std::vector<Item> dead;
+            dead.swap(graveyard_);
+            std::optional<Item> item;
+            if (pending_) {
+                item = std::move(pending_);
+                pending_.reset();
+                in_flight_ = true;
+            }
+            lk.unlock();
+            dead.clear(); // free replaced snapshots here, not on the loop thread
+            if (item) write(*item);
+            item.reset(); // free the written snapshot before taking the lock
+            lk.lock();
+            if (!pending_ && graveyard_.empty() && stopping_) break;
+        }
+    }
+
+    void write(const Item& it) {
+        std::optional<SaveFailure> failure;
+        const auto t0 = std::chrono::steady_clock::now();
+        try {
+            if (it.state) persister_->save(*it.state, session_);
+            else persister_->save_document(*it.doc, session_);
+        } catch (const std::exception& e) {
+            failure = SaveFailure{it.ticket, session_, e.what()};
+        } catch (...) {
+            failure = SaveFailure{it.ticket, session_, "unknown exception while saving"};
+        }
+        const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+        if (failure && on_failure_) on_failure_(*failure);
+        if (!failure && on_success_) on_success_(it.ticket, took);
+        {
+            std::lock_guard lk(mu_);
+            in_flight_ = false;
+            stats_.last_save_time = took;
+            if (failure) {
+                ++stats_.failed;
+                last_error_ = *failure;
+                if (failures_.size() == max_kept_failures) failures_.erase(failures_.begin());
+                failures_.push_back(std::move(*failure));
+            } else {
+                ++stats_.written;
+                stats_.last_written_ticket = it.ticket;
+                last_ok_ticket_ = it.ticket;
+                last_error_.reset();
+            }
+            finished_ticket_ = it.ticket;
+        }
+        done_cv_.notify_all();
+    }
+
+    std::shared_ptr<Persister> persister_;
+    std::string session_;
+    FailureCallback on_failure_;
+    SuccessCallback on_success_;
+
+    mutable std::mutex mu_;
+    std::condition_variable work_cv_;
+    std::condition_variable done_cv_;
+    std::optional<Item> pending_;
+    std::vector<Item> graveyard_;
+    bool in_flight_ = false;
+    bool stopping_ = false;
+    std::uint64_t next_ticket_ = 1;
+    std::uint64_t finished_ticket_ = 0;
+    std::uint64_t last_ok_ticket_ = 0;
+    std::optional<SaveFailure> last_error_;
+    std::vector<SaveFailure> failures_;
+    AsyncSaverStats stats_;
+
+    std::thread writer_; // last: started after everything above exists
+};
+
+} // namespace tradestate
