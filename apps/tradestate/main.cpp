@@ -33,7 +33,7 @@ struct Common {
 };
 
 Config make_config(const Common& c) {
-    Config cfg = Config::discover(c.config_file, ConfigSchema{{"instruments", "strategies", "risk", "runner", "journal"}, {}});
+    Config cfg = Config::discover(c.config_file, ConfigSchema{{"instruments", "runner", "risk", "strategies", "charges"}, {}});
     if (!c.state_dir.empty()) cfg.persistence.state_dir = c.state_dir;
     if (!c.backend.empty()) cfg.persistence.backend = c.backend;
     return cfg;

@@ -51,7 +51,8 @@ inline constexpr const char* plugin_file_suffix = ".so";
         auto near = std::filesystem::path(exe.parent_path().string()) / ".." / "lib" / "tradestate" / "plugins";
         dirs.push_back(near.lexically_normal());
     }
-    dirs.emplace_back(TRADESTATE_INSTALL_PLUGIN_DIR);
+    const auto installed = std::filesystem::path(TRADESTATE_INSTALL_PLUGIN_DIR).lexically_normal();
+    if (std::find(dirs.begin(), dirs.end(), installed) == dirs.end()) dirs.push_back(installed);
     return dirs;
 }
 

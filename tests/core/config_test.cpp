@@ -19,7 +19,7 @@ std::string error_of(const std::string& toml, const ConfigSchema& schema = {}) {
 
 TEST(Config, TheRepositoryConfigLoadsAndMatchesTheDefaults) {
     const auto c = Config::load(std::string(TRADESTATE_SOURCE_DIR) + "/config.toml",
-                                ConfigSchema{{"instruments", "strategies", "risk", "runner", "journal"}, {}});
+                                ConfigSchema{{"instruments", "runner", "risk", "strategies", "charges"}, {}});
     const auto d = Config::defaults();
     EXPECT_EQ(c.persistence.backend, "json-files");
     EXPECT_EQ(c.persistence.state_dir, std::filesystem::path(TRADESTATE_SOURCE_DIR) / "state");
