@@ -221,10 +221,11 @@ SimulationSettings settings_from_config(const tradestate::Config& cfg) {
             else if (key == "min_days_to_expiry") r.min_days_to_expiry = rd.integer(n, dotted, 0, 365);
             else if (key == "max_lots_per_leg") r.max_lots_per_leg = rd.integer(n, dotted, 1, 100000);
             else if (key == "min_premium") r.min_premium = rd.money(n, dotted);
+            else if (key == "cooldown_minutes") r.cooldown_minutes = rd.integer(n, dotted, 0, 10'000'000);
             else
                 rd.fail(n, "unknown key " + dotted +
                                " (known: stop_loss_pct, take_profit_pct, max_hold_minutes, max_strategies_per_underlying, "
-                               "max_new_per_iteration, min_days_to_expiry, max_lots_per_leg, min_premium)");
+                               "max_new_per_iteration, min_days_to_expiry, max_lots_per_leg, min_premium, cooldown_minutes)");
         }
     }
 

@@ -272,7 +272,18 @@ void Simulation::entries(SessionState& s, StepReport& rep) {
                 auto c = contract_of(sym);
                 if (c && c->underlying == sig.underlying) groups.emplace(p.strategy, p.entry_time.micros());
             }
+        // cool-down: no new strategy on an underlying soon after one was closed there
+        bool cooling = false;
+        const auto& hist = pf.trade_history();
+        for (auto it = hist.rbegin(); it != hist.rend(); ++it) {
+            if (now.micros() - it->exit_time.micros() >= s_.risk.cooldown_minutes * 60'000'000) break;
+            if (it->symbol.compare(0, sig.underlying.size(), sig.underlying) == 0) {
+                auto c = contract_of(it->symbol);
+                if (c && c->underlying == sig.underlying) { cooling = true; break; }
+            }
+        }
         const auto legs = static_cast<std::int64_t>(sig.legs.size());
+        if (cooling && sig.confidence >= cfg.min_confidence) { sig.decision = "cool-down after a recent exit"; continue; }
         if (sig.confidence < cfg.min_confidence) { sig.decision = "below min_confidence"; continue; }
         if (opened >= s_.risk.max_new_per_iteration) { sig.decision = "max_new_per_iteration reached"; continue; }
         if (static_cast<std::int64_t>(pf.positions().size()) + legs > cfg.max_positions) {

@@ -45,12 +45,13 @@ struct ChargeSchedule {
 /// Risk and strategy settings beyond the seed's four (which live in
 /// SessionState::configuration).
 struct RiskSettings {
-    double stop_loss_pct = 0.06;            ///< per leg, relative to the entry premium
-    double take_profit_pct = 0.12;
-    std::int64_t max_hold_minutes = 750;    ///< wall-clock market minutes since entry_time (2 days of 6h15m)
+    double stop_loss_pct = 0.20;            ///< per leg, relative to the entry premium
+    double take_profit_pct = 0.30;
+    std::int64_t max_hold_minutes = 1440;   ///< minutes of simulated time since entry_time (nights count)
     std::int64_t max_strategies_per_underlying = 2;
     std::int64_t max_new_per_iteration = 1;
-    std::int64_t min_days_to_expiry = 2;    ///< don't open contracts that expire sooner
+    std::int64_t min_days_to_expiry = 3;    ///< don't open contracts that expire sooner
+    std::int64_t cooldown_minutes = 120;    ///< no new strategy on an underlying this soon after an exit there
     Money min_premium = Money::from_rupees(2); ///< don't trade legs cheaper than this
     std::int64_t max_lots_per_leg = 10;
     std::vector<std::string> strategies = {"straddle", "strangle", "iron_condor", "directional_buy"};

@@ -12,6 +12,7 @@
 #include <fno_runner/settings.hpp>
 #include <fno_runner/simulation.hpp>
 
+#include <tradestate/async_saver.hpp>
 #include <tradestate/config.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
@@ -63,7 +64,9 @@ public:
     bool load_system_state(const std::string& session = "");
     /// Save under `session` (default: the system's session). Throws tradestate::Error on failure.
     void save_system_state(const std::string& session = "");
-    /// Save now and log "💾 Auto-saved (iteration N)"; false (logged loudly) on failure.
+    /// Hand a snapshot to the background writer, which logs "💾 Auto-saved
+    /// (iteration N)" when it is on disk or "❌ AUTO-SAVE FAILED" loudly;
+    /// false when no snapshot could be handed over (lease lost).
     bool auto_save_state();
     /// The monitoring loop: iterate, auto-save every `auto_save_every`
     /// iterations, stop on request_stop() or the iteration limits, then
@@ -106,6 +109,8 @@ private:
     std::unique_ptr<Simulation> sim_;
     tradestate::SessionState state_;
     std::unique_ptr<tradestate::WriterLease> lease_;
+    // auto-saves run here, off the loop; destroyed (flushed) before the lease
+    std::unique_ptr<tradestate::AsyncSaver<tradestate::SessionState>> saver_;
     std::vector<std::function<void(const tradestate::SessionState&)>> hooks_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> stopped_by_signal_{false};
