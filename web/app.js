@@ -145,7 +145,7 @@
       return;
     }
     const toRupees = (a) => (a || []).map((p) => p / 100);   // chart only; tables use exact paise
-    const data = [t, toRupees(h.total_value_paise), toRupees(h.pnl_paise)];
+    const data = [t, toRupees(h.total_value_paise), toRupees(h.realized_pnl_paise)];
     const el = $("chart");
     if (!chart) {
       const fmt = (v) => v == null ? "—" : "\u20b9" + v.toLocaleString("en-IN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -156,7 +156,7 @@
         series: [
           {},
           { label: "Total value", scale: "value", stroke: "#2f5bd3", width: 2, value: (u, v) => fmt(v) },
-          { label: "Total P&L", scale: "pnl", stroke: "#0a7a3b", width: 1.5, value: (u, v) => fmt(v) },
+          { label: "Realized P&L", scale: "pnl", stroke: "#c07a00", width: 1.5, dash: [6, 4], value: (u, v) => fmt(v) },
         ],
         axes: [
           {},

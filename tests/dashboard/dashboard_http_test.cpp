@@ -34,6 +34,7 @@ td::StateView sample_view(std::int64_t iteration) {
     v.last_saved = "2025-09-29T11:49:10.218268+05:30";
     v.initial_cash_paise = 100000000;
     v.cash_paise = 91446259;
+    v.realized_pnl_paise = -2840;
     td::PositionRow p;
     p.symbol = "NIFTY25SEP24650CE";
     p.strategy = "straddle";
@@ -178,6 +179,7 @@ TEST_F(DashboardServer, ApiShapes) {
     EXPECT_EQ(h.at("iteration").as_array().at(1).as_int64(), 25);
     EXPECT_EQ(h.at("total_value_paise").as_array().at(1).as_int64(), tv);
     EXPECT_EQ(h.at("pnl_paise").as_array().at(1).as_int64(), tv - 100000000);
+    EXPECT_EQ(h.at("realized_pnl_paise").as_array().at(1).as_int64(), -2840);
     EXPECT_EQ(h.at("capacity").as_int64(), 2000);
 
     auto ss = get_json("/api/sessions").as_object();

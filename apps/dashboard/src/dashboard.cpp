@@ -70,7 +70,7 @@ void SnapshotHub::publish(Source source, std::string session, std::optional<Stat
         if (t <= 0) {
             t = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
         }
-        HistoryPoint p{t, state->iteration, state->total_value_paise, state->total_pnl_paise()};
+        HistoryPoint p{t, state->iteration, state->total_value_paise, state->total_pnl_paise(), state->realized_pnl_paise};
         bool add = ring_.empty() || ring_.back().iteration != p.iteration || ring_.back().t != p.t;
         if (add) {
             // A state older than the newest point means the session was
@@ -210,17 +210,19 @@ std::string state_json(const Snapshot& s) {
 }
 
 std::string history_json(const Snapshot& s) {
-    json::array t, it, value, pnl;
+    json::array t, it, value, pnl, realized;
     if (s.history) {
         t.reserve(s.history->size());
         it.reserve(s.history->size());
         value.reserve(s.history->size());
         pnl.reserve(s.history->size());
+        realized.reserve(s.history->size());
         for (const auto& p : *s.history) {
             t.push_back(p.t);
             it.push_back(p.iteration);
             value.push_back(p.total_value_paise);
             pnl.push_back(p.pnl_paise);
+            realized.push_back(p.realized_pnl_paise);
         }
     }
     json::object o;
@@ -231,6 +233,7 @@ std::string history_json(const Snapshot& s) {
     o["iteration"] = std::move(it);
     o["total_value_paise"] = std::move(value);
     o["pnl_paise"] = std::move(pnl);
+    o["realized_pnl_paise"] = std::move(realized);
     return json::serialize(o);
 }
 

@@ -1,6 +1,7 @@
 // fno_runner — the reference runner: simulated NIFTY/BANKNIFTY options paper
 // trading with auto-save, Ctrl+C save and exact resume.
 #include <fno_runner/trading_system.hpp>
+#include <tradestate_dashboard/live.hpp>
 
 #include <tradestate/detail/session_name.hpp>
 #include <tradestate/timestamp.hpp>
@@ -153,7 +154,15 @@ int main(int argc, char** argv) {
             std::cerr << "❌ " << e.what() << '\n';
             return 2;
         }
-        (void)no_dashboard; // the dashboard attaches through sys.on_iteration()
+        // The web dashboard: fed after every iteration; a busy port only turns it off.
+        std::unique_ptr<tradestate::dashboard::LiveDashboard> dashboard;
+        if (!no_dashboard && cfg.dashboard.enabled)
+            dashboard = tradestate::dashboard::LiveDashboard::start(
+                cfg, session, [&sys](const std::string& sym) { return sys.simulation().price(sym); }, persister, log);
+        if (dashboard) {
+            sys.on_iteration([d = dashboard.get()](const tradestate::SessionState& s) { d->publish(s); });
+            std::cout << "🌐 Dashboard: " << dashboard->url() << '\n' << std::flush;
+        }
 
         bool resumed = false;
         if (persister->exists(session)) {

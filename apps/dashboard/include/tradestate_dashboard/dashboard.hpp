@@ -90,7 +90,8 @@ struct HistoryPoint {
     double t = 0;   ///< Unix seconds
     std::int64_t iteration = 0;
     std::int64_t total_value_paise = 0;
-    std::int64_t pnl_paise = 0;
+    std::int64_t pnl_paise = 0;          ///< total (realized + unrealized) against the initial cash
+    std::int64_t realized_pnl_paise = 0; ///< closed trades, net of charges
 };
 
 /// Where the data on the page comes from.
