@@ -359,7 +359,7 @@ BEGIN
 END $f$;
 CREATE FUNCTION S.save_snapshot(p_session text, p_generation bigint, p_saved_at text, p_iteration bigint,
                                 p_positions bigint, p_cash_paise bigint, p_checksum text, p_doc text,
-                                p_views text, p_keep integer, p_token text) RETURNS bigint
+                                p_views text, p_keep integer, p_token text, p_jsonb boolean) RETURNS bigint
 LANGUAGE plpgsql AS $f$
 DECLARE
     v_seq bigint;
@@ -382,12 +382,13 @@ BEGIN
     INSERT INTO S.snapshots (session, sequence, saved_at, iteration, positions, cash_paise, checksum, doc_text,
                              document, save_token)
     VALUES (p_session, v_seq, p_saved_at, p_iteration, p_positions, p_cash_paise, p_checksum, p_doc,
-            S.try_jsonb(p_doc), p_token);
+            CASE WHEN p_jsonb THEN S.try_jsonb(p_doc) END, p_token);
     IF p_views IS NOT NULL THEN
         DELETE FROM S.views v WHERE v.session = p_session
             AND NOT EXISTS (SELECT 1 FROM json_each(p_views::json) j WHERE j.key = v.name);
         INSERT INTO S.views AS v (session, name, doc_text, document, updated_at)
-        SELECT p_session, j.key, j.value::text, S.try_jsonb(j.value::text), now() FROM json_each(p_views::json) j
+        SELECT p_session, j.key, j.value::text, CASE WHEN p_jsonb THEN S.try_jsonb(j.value::text) END, now()
+        FROM json_each(p_views::json) j
         ON CONFLICT (session, name) DO UPDATE
             SET doc_text = excluded.doc_text, document = excluded.document, updated_at = now();
     END IF;
@@ -532,10 +533,11 @@ public:
                 if (PQntuples(r.get()) == 1) return to_i64(PQgetvalue(r.get(), 0, 0));
             }
             try {
-                auto r = core_->exec("SELECT " + s + ".save_snapshot($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                auto r = core_->exec("SELECT " + s + ".save_snapshot($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                                      {session, gen, meta.saved_at, std::to_string(meta.iteration),
                                       std::to_string(meta.positions), std::to_string(meta.cash_paise), sum, text, views,
-                                      std::to_string(core_->settings().keep_history), token},
+                                      std::to_string(core_->settings().keep_history), token,
+                                      std::string(core_->settings().jsonb ? "true" : "false")},
                                      what);
                 return to_i64(PQgetvalue(r.get(), 0, 0));
             } catch (const Core::SqlError& e) {
@@ -672,7 +674,7 @@ public:
                                                 "ok: newest of " + std::to_string(n) + " snapshot(s), checksum verified" +
                                                     (std::string(PQgetvalue(r.get(), i, 3)) == "t"
                                                          ? ""
-                                                         : " (no JSONB copy: the document holds text JSONB cannot)")});
+                                                         : " (no JSONB copy: jsonb = false, or text JSONB cannot hold)")});
                 } else {
                     rep.findings.push_back({i == 0 ? sev::error : sev::warning, where, problem});
                 }

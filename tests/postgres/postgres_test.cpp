@@ -272,6 +272,17 @@ TEST_F(PgTest, DocumentJsonbCannotHoldStillRoundTrips) {
     EXPECT_TRUE(rep.ok());
 }
 
+TEST_F(PgTest, JsonbCopyCanBeTurnedOff) {
+    auto b = open({{"jsonb", false}});
+    b->save("plain", as_doc(seed_doc(1)), meta_for(1));
+    EXPECT_EQ(print(b->load("plain")->doc), print(seed_doc(1)));
+    EXPECT_EQ(Raw(url_).one("SELECT document IS NULL FROM " + q("snapshots")), "t");
+    auto c = open();
+    c->save("plain", as_doc(seed_doc(2)), meta_for(2));
+    EXPECT_EQ(Raw(url_).one("SELECT document->>'iteration' FROM " + q("snapshots") + " WHERE sequence = 2"), "2");
+    EXPECT_THROW((void)open({{"jsonb", 1}}), Error);
+}
+
 TEST_F(PgTest, SequenceListExistsRemoveAndViews) {
     auto b = open();
     for (const char* s : {"b", "A", "a"}) b->save(s, as_doc(seed_doc(1)), meta_for(1));

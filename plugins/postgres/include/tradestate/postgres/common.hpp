@@ -32,6 +32,7 @@ struct Settings {
     int retry_initial_ms = 250;      ///< first reconnect backoff after a failed attempt
     int retry_max_ms = 10000;        ///< backoff cap
     int keep_history = 0;            ///< snapshots kept per session; 0 keeps all
+    bool jsonb = true;               ///< also store each document as JSONB (for SQL queries); costs save time
     std::string application_name;    ///< shown in pg_stat_activity and in lease holders; default: program name
 };
 
@@ -57,6 +58,13 @@ namespace setting_detail {
     if (!it->value().is_string())
         throw Error(errc::config, std::string("[persistence.postgres] ") + key + " must be a string");
     return std::string(it->value().get_string());
+}
+
+[[nodiscard]] inline bool setting_bool(const boost::json::object& o, const char* key, bool def) {
+    auto it = o.find(key);
+    if (it == o.end()) return def;
+    if (!it->value().is_bool()) throw Error(errc::config, std::string("[persistence.postgres] ") + key + " must be true or false");
+    return it->value().get_bool();
 }
 
 [[nodiscard]] inline int hexval(char c) {
@@ -86,7 +94,7 @@ namespace setting_detail {
 [[nodiscard]] inline Settings parse_settings(const boost::json::object& o) {
     static const std::vector<std::string> known = {"url", "schema", "lease_seconds", "connect_timeout",
                                                    "retry_initial_ms", "retry_max_ms", "keep_history",
-                                                   "application_name"};
+                                                   "jsonb", "application_name"};
     for (const auto& kv : o) {
         bool ok = false;
         for (const auto& k : known) ok = ok || kv.key() == k;
@@ -113,6 +121,7 @@ namespace setting_detail {
     s.retry_max_ms = setting_detail::setting_int(o, "retry_max_ms", s.retry_max_ms, 0, 3600000);
     if (s.retry_max_ms < s.retry_initial_ms) s.retry_max_ms = s.retry_initial_ms;
     s.keep_history = setting_detail::setting_int(o, "keep_history", s.keep_history, 0, 1 << 30);
+    s.jsonb = setting_detail::setting_bool(o, "jsonb", s.jsonb);
     s.application_name = setting_detail::setting_string(o, "application_name", "");
     return s;
 }
