@@ -17,8 +17,8 @@
 // The decoder trusts nothing: every length and count is checked against the
 // bytes that remain, nesting is limited (64 containers by default), object
 // keys must be unique, varints may not exceed 10 bytes or overflow 64 bits,
-// and bytes
-// after the top-level value are an error. Errors name the byte offset.
+// and bytes after the top-level value are an error. Errors name the byte
+// offset.
 #pragma once
 
 #include <tradestate/error.hpp>
