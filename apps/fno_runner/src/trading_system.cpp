@@ -153,6 +153,7 @@ void TradingSystem::claim_session() {
 
 void TradingSystem::save_system_state(const std::string& session_arg) {
     const std::string session = session_arg.empty() ? opts_.session : session_arg;
+    if (saver_) saver_->flush(); // a synchronous save lands after every auto-save
     std::unique_ptr<tradestate::WriterLease> temp;
     if (session == opts_.session) {
         claim_session();
@@ -168,8 +169,25 @@ void TradingSystem::save_system_state(const std::string& session_arg) {
 
 bool TradingSystem::auto_save_state() {
     try {
-        save_system_state();
-        log_->info("💾 Auto-saved (iteration {})", state_.iteration);
+        claim_session();
+        if (!lease_->valid())
+            throw Error(errc::locked, "the writer lease on session '" + opts_.session +
+                                          "' was lost; another process may be writing it. Not saving.");
+        if (!saver_) {
+            auto log = log_;
+            saver_ = std::make_unique<tradestate::AsyncSaver<SessionState>>(
+                persister_, opts_.session,
+                [log](const tradestate::SaveFailure& f) {
+                    log->error("❌ AUTO-SAVE FAILED at iteration {}: {} — trading continues; the next save will retry",
+                               f.tag, f.message);
+                },
+                [log](std::uint64_t, std::int64_t iteration, std::chrono::nanoseconds) {
+                    log->info("💾 Auto-saved (iteration {})", iteration);
+                });
+        }
+        sim_->store(state_);
+        // The loop's only cost: a copy of the state; conversion and I/O run on the writer thread.
+        saver_->submit_copy(state_, state_.iteration);
         return true;
     } catch (const std::exception& e) {
         log_->error("❌ AUTO-SAVE FAILED at iteration {}: {} — trading continues; the next save will retry",

@@ -14,6 +14,7 @@
 
 #include <tradestate/async_saver.hpp>
 #include <tradestate/config.hpp>
+#include <tradestate/journal.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
 
@@ -102,6 +103,10 @@ private:
     void publish();
     void apply_config_to_state(bool log_changes);
     void wait_interval();
+    // The per-trade journal (<state_dir>/<session>.journal; persistence.journal).
+    [[nodiscard]] std::filesystem::path journal_path(const std::string& session) const;
+    void ensure_journal();
+    void journal_step(const StepReport& rep, const tradestate::Portfolio& before);
 
     SystemOptions opts_;
     std::shared_ptr<spdlog::logger> log_;
@@ -109,6 +114,8 @@ private:
     std::unique_ptr<Simulation> sim_;
     tradestate::SessionState state_;
     std::unique_ptr<tradestate::WriterLease> lease_;
+    std::unique_ptr<tradestate::Journal> journal_;
+    std::optional<tradestate::ReplayResult> replayed_; ///< set by load_system_state for our session
     // auto-saves run here, off the loop; destroyed (flushed) before the lease
     std::unique_ptr<tradestate::AsyncSaver<tradestate::SessionState>> saver_;
     std::vector<std::function<void(const tradestate::SessionState&)>> hooks_;
