@@ -234,7 +234,7 @@ TEST_P(Conformance, ConcurrentReadersSeeOnlyCompleteDocuments) {
             }
         });
     }
-    for (std::int64_t k = 1; k <= 60; ++k) save_doc(*backend_, "live", doc_for(k));
+    for (std::int64_t k = 1; k <= 40; ++k) save_doc(*backend_, "live", doc_for(k));
     // let the readers see the final state at least once each
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     const int before = reads.load();
@@ -245,7 +245,7 @@ TEST_P(Conformance, ConcurrentReadersSeeOnlyCompleteDocuments) {
     EXPECT_GT(reads.load(), 3);
     auto r = backend_->load("live");
     ASSERT_TRUE(r);
-    EXPECT_TRUE(same_doc(r->doc, doc_for(60)));
+    EXPECT_TRUE(same_doc(r->doc, doc_for(40)));
 }
 
 TEST_P(Conformance, CorruptedAndTruncatedFilesAreDetected) {

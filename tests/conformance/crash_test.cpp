@@ -61,6 +61,7 @@ TEST_P(Crash, SigkillDuringSavesNeverLeavesABrokenState) {
     std::mt19937 rng(12345);
     std::int64_t last_done = 0; // highest k whose save completed in any round
     int mid_save_kills = 0, recovered = 0;
+    long long save_us = 2000; // estimate of one save's duration, refined as rounds go
     const auto t0 = std::chrono::steady_clock::now();
     for (int round = 0; round < rounds; ++round) {
         int fds[2];
@@ -72,7 +73,6 @@ TEST_P(Crash, SigkillDuringSavesNeverLeavesABrokenState) {
             saver_loop(GetParam().name, *o, fds[1]);
         }
         ::close(fds[1]);
-        // wait until the child has begun a save, then kill it a random moment later
         std::string out;
         auto read_some = [&](int timeout_ms) {
             pollfd p{fds[0], POLLIN, 0};
@@ -83,9 +83,30 @@ TEST_P(Crash, SigkillDuringSavesNeverLeavesABrokenState) {
             out.append(buf, static_cast<std::size_t>(n));
             return true;
         };
-        while (out.find('B') == std::string::npos && out.find('X') == std::string::npos)
-            ASSERT_TRUE(read_some(30000)) << "the saver child did not start (round " << round << ")";
-        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 4000)); // the random kill moment
+        // Let the child complete 0-2 saves, then kill it at a random moment
+        // within the next one (save_us: the time one save takes, measured
+        // between consecutive "B" lines).
+        const int wanted_begins = 1 + static_cast<int>(rng() % 3);
+        int begins = 0;
+        auto last_begin = std::chrono::steady_clock::now();
+        auto count_begins = [&] {
+            int n = 0;
+            for (std::size_t i = 0; (i = out.find('B', i)) != std::string::npos; ++i) ++n;
+            return n;
+        };
+        while (begins < wanted_begins && out.find('X') == std::string::npos) {
+            ASSERT_TRUE(read_some(30000)) << "the saver child stopped reporting (round " << round << ")";
+            const int now_begins = count_begins();
+            if (now_begins > begins) {
+                const auto t = std::chrono::steady_clock::now();
+                if (begins > 0)
+                    save_us = (save_us * 3 + std::chrono::duration_cast<std::chrono::microseconds>(t - last_begin).count() /
+                                                 (now_begins - begins)) / 4;
+                last_begin = t;
+                begins = now_begins;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(rng() % static_cast<unsigned>(std::max<long long>(save_us, 100))));
         ::kill(pid, SIGKILL);
         int st = 0;
         ::waitpid(pid, &st, 0);
