@@ -255,6 +255,19 @@ public:
             return save(session, doc, meta);
         }
         const int keep = ex.newest;                  // must stay intact
+        // The slot about to be overwritten holds a state newer than the one
+        // kept (or one whose descriptor is unreadable): that is damage, not an
+        // interrupted save. Keep a copy of the whole file for inspection.
+        for (const auto& s : ex.slots) {
+            if (s.st != Slot::state::bad || (s.desc_ok && keep >= 0 && s.sequence <= ex.slots[static_cast<std::size_t>(keep)].sequence))
+                continue;
+            const auto aside = path.string() + ".corrupt-" + now_stamp();
+            Mapping m(fd.get(), size, false, path);
+            detail::write_file_atomic(aside, std::string_view(reinterpret_cast<const char*>(m.data()), size), opts_.fsync);
+            log_warn("{}: a damaged slot ({}) is about to be overwritten; the file as it was is kept as {}", path.string(),
+                     s.reason, aside);
+            break;
+        }
         const int w = keep < 0 ? 0 : 1 - keep;       // slot to write
         std::uint64_t seq = 0;
         for (const auto& s : ex.slots)
