@@ -98,9 +98,10 @@ TEST(PluginLoader, LoadsJsonFilesByNameFromThePluginDir) {
 TEST(PluginLoader, DefaultSearchFindsThePluginsNextToTheExecutable) {
     // test programs live in <build>/bin, plugins in <build>/lib/tradestate/plugins
     const auto dirs = plugin_search_dirs();
-    ASSERT_GE(dirs.size(), 2u);
+    ASSERT_FALSE(dirs.empty());
     EXPECT_EQ(fs::weakly_canonical(dirs[0]), fs::weakly_canonical(plugin_dir));
-    EXPECT_EQ(dirs.back(), fs::path(TRADESTATE_INSTALL_PLUGIN_DIR));
+    // then the install dir (listed once, even when it is the same directory)
+    EXPECT_EQ(dirs.back(), fs::path(TRADESTATE_INSTALL_PLUGIN_DIR).lexically_normal());
     EXPECT_EQ(plugin_search_dirs("/opt/x"), std::vector<fs::path>{"/opt/x"}); // configured: only there
     PluginLoader loader(dirs, quiet());
     const auto names = loader.available();
