@@ -12,9 +12,11 @@
 //
 // `doc_text` is the exact compact JSON the host handed over (key order kept;
 // JSONB would reorder keys), checksummed with XXH3 and verified on every
-// load; `document` is the same as JSONB for SQL queries. A save is a single
-// call of <schema>.save_snapshot(...): one statement, one transaction, one
-// round trip. It also NOTIFYs tradestate_<schema> with '<session>:<seq>'.
+// load; `document` is the same as JSONB for SQL queries. A save is one
+// transaction: BEGIN, <schema>.save_snapshot(...), COMMIT (three round
+// trips; COMMIT is sent only after the function returned, so a save of a
+// process that dies never lands later). It also NOTIFYs tradestate_<schema>
+// with '<session>:<seq>'.
 //
 // Single writer: acquire_writer() takes a session-level advisory lock on
 // the backend's connection and bumps the lease row's generation; saves
@@ -137,6 +139,11 @@ public:
     struct SqlError {
         std::string code, message, what;
     };
+
+    /// Abort the open transaction, if the connection is still there.
+    void rollback_quietly() {
+        if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) result_ptr(PQexec(conn_.get(), "ROLLBACK"));
+    }
 
     // ---- leases ----------------------------------------------------------
     std::shared_ptr<LeaseState> find_lease(const std::string& session) {
@@ -289,9 +296,6 @@ private:
         }
     }
 
-    void rollback_quietly() {
-        if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) result_ptr(PQexec(conn_.get(), "ROLLBACK"));
-    }
 
     void migrate_v1() {
         const std::string& s = s_;
@@ -336,6 +340,31 @@ CREATE TABLE S.leases (
 );
 CREATE FUNCTION S.lock_key(p_session text) RETURNS bigint LANGUAGE sql IMMUTABLE
     AS $f$ SELECT hashtextextended('tradestate:SCHEMANAME:' || p_session, 0) $f$;
+CREATE FUNCTION S.save_key(p_session text) RETURNS bigint LANGUAGE sql IMMUTABLE
+    AS $f$ SELECT hashtextextended('tradestate-save:SCHEMANAME:' || p_session, 0) $f$;
+-- The newest snapshot (below p_before / exactly p_at when given), after
+-- waiting (at most 2 s) for a save of the session that is in progress: a
+-- save whose COMMIT was sent is then visible, one whose COMMIT was not sent
+-- can never commit (see save()).
+CREATE FUNCTION S.read_snapshot(p_session text, p_before bigint, p_at bigint)
+RETURNS TABLE (sequence bigint, saved_at text, iteration bigint, positions bigint, cash_paise bigint,
+               checksum text, doc_text text)
+LANGUAGE plpgsql VOLATILE AS $f$
+#variable_conflict use_column
+BEGIN
+    BEGIN
+        PERFORM set_config('lock_timeout', '2000', true);
+        PERFORM pg_advisory_xact_lock_shared(S.save_key(p_session));
+    EXCEPTION WHEN lock_not_available THEN
+        NULL;
+    END;
+    RETURN QUERY
+        SELECT n.sequence, n.saved_at, n.iteration, n.positions, n.cash_paise, n.checksum, n.doc_text
+        FROM S.snapshots n
+        WHERE n.session = p_session AND (p_at IS NULL OR n.sequence = p_at)
+          AND (p_before IS NULL OR n.sequence < p_before)
+        ORDER BY n.sequence DESC LIMIT 1;
+END $f$;
 CREATE FUNCTION S.try_jsonb(p_text text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $f$
 BEGIN
     RETURN p_text::jsonb;
@@ -376,6 +405,7 @@ BEGIN
                 USING ERRCODE = 'TSL02';
         END IF;
     END IF;
+    PERFORM pg_advisory_xact_lock(S.save_key(p_session));
     INSERT INTO S.sessions AS t (name, sequence) VALUES (p_session, 1)
     ON CONFLICT (name) DO UPDATE SET sequence = t.sequence + 1, updated_at = now()
     RETURNING t.sequence INTO v_seq;
@@ -532,15 +562,24 @@ public:
                                      {session, token}, what);
                 if (PQntuples(r.get()) == 1) return to_i64(PQgetvalue(r.get(), 0, 0));
             }
+            // An explicit transaction, committed only after the function
+            // returned: if this process dies before sending COMMIT, the
+            // server rolls the save back, so a save never lands after its
+            // writer is gone (the function holds the session's save lock
+            // until COMMIT; load() waits for it).
             try {
+                (void)core_->exec("BEGIN", {}, what);
                 auto r = core_->exec("SELECT " + s + ".save_snapshot($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                                      {session, gen, meta.saved_at, std::to_string(meta.iteration),
                                       std::to_string(meta.positions), std::to_string(meta.cash_paise), sum, text, views,
                                       std::to_string(core_->settings().keep_history), token,
                                       std::string(core_->settings().jsonb ? "true" : "false")},
                                      what);
-                return to_i64(PQgetvalue(r.get(), 0, 0));
+                const auto saved_seq = to_i64(PQgetvalue(r.get(), 0, 0));
+                (void)core_->exec("COMMIT", {}, what);
+                return saved_seq;
             } catch (const Core::SqlError& e) {
+                core_->rollback_quietly();
                 if (e.code == "TSL01")
                     throw Error(errc::locked, what + " refused: session '" + session + "' is being written by " +
                                                   core_->describe_holder(session) +
@@ -795,19 +834,18 @@ private:
         const std::string what = "loading session '" + session + "' from " + core_->target();
         const std::string& s = core_->schema_q();
         return core_->with_conn(what, [&](bool) -> std::optional<LoadResult> {
-            const std::string cols = "SELECT sequence, saved_at, iteration, positions, cash_paise, checksum, doc_text FROM " +
-                                     s + ".snapshots WHERE session = $1 ";
+            const std::string read = "SELECT * FROM " + s + ".read_snapshot($1, $2, $3)";
+            const std::optional<std::string> none;
             std::vector<std::string> warnings;
             std::optional<std::int64_t> below;
             for (;;) {
                 result_ptr r;
                 if (at)
-                    r = sql(cols + "AND sequence = $2", {session, std::to_string(*at)}, what);
+                    r = sql(read, {session, none, std::to_string(*at)}, what);
                 else if (below)
-                    r = sql(cols + "AND sequence < $2 ORDER BY sequence DESC LIMIT 1", {session, std::to_string(*below)},
-                            what);
+                    r = sql(read, {session, std::to_string(*below), none}, what);
                 else
-                    r = sql(cols + "ORDER BY sequence DESC LIMIT 1", {session}, what);
+                    r = sql(read, {session, none, none}, what);
                 if (PQntuples(r.get()) == 0) {
                     if (at)
                         throw Error(errc::not_found, "session '" + session + "' has no snapshot with sequence " +

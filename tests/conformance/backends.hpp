@@ -9,6 +9,8 @@
 
 #include <tradestate/backend.hpp>
 
+#include "../postgres/pg_conformance.hpp" // postgres_options
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +37,7 @@ inline const std::vector<BackendEntry>& conformance_backends() {
         {"json-files", nullptr},
         {"mmap-binary", nullptr},
         {"compressed-archive", nullptr},
+        {"postgres", postgres_options, false},
     };
     return list;
 }
