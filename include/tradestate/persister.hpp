@@ -235,9 +235,12 @@ private:
         out.sequence = r.sequence;
         out.source = r.source.empty() ? session : r.source;
         out.recovered = r.recovered;
+        // Backends log their own warnings through this logger; log only ours.
+        std::vector<std::string> ours;
+        out.state = from_document(r.doc, out.source, &ours);
+        for (const auto& w : ours) logger_->warn("{}", w);
         out.warnings = std::move(r.warnings);
-        out.state = from_document(r.doc, out.source, &out.warnings);
-        for (const auto& w : out.warnings) logger_->warn("{}", w);
+        out.warnings.insert(out.warnings.end(), ours.begin(), ours.end());
         if (out.recovered)
             logger_->error("session '{}': the newest saved state was unusable; loaded an older copy from {}", session,
                            out.source);
