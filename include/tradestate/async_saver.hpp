@@ -16,8 +16,9 @@
 //     writer thread) and kept for `take_failure()` (on the loop thread);
 //     nothing is retried behind the loop's back — the next submit is the
 //     retry, with newer data.
-// Snapshots that are replaced or written are destroyed on the writer
-// thread, so freeing a large state does not stall the loop either.
+// Written snapshots are destroyed on the writer thread and replaced ones on
+// a small reaper thread, so freeing a large state never stalls the loop and
+// replaced snapshots never pile up while a slow save is in flight.
 //
 // While saves may be in flight the persister belongs to the writer thread:
 // call `flush()` before using the same persister from another thread
@@ -46,6 +47,7 @@ namespace tradestate {
 /// One failed background save.
 struct SaveFailure {
     std::uint64_t ticket = 0;   ///< the submit() that failed
+    std::int64_t tag = 0;       ///< the caller's tag given to submit() (e.g. the loop iteration)
     std::string session;
     std::string message;        ///< the error's full sentence
 };
@@ -64,7 +66,8 @@ template <class State> class AsyncSaver {
 public:
     using Persister = StatePersister<State>;
     using FailureCallback = std::function<void(const SaveFailure&)>;
-    using SuccessCallback = std::function<void(std::uint64_t ticket, std::chrono::nanoseconds took)>;
+    /// ticket and tag of the written snapshot, and how long the save took.
+    using SuccessCallback = std::function<void(std::uint64_t ticket, std::int64_t tag, std::chrono::nanoseconds took)>;
 
     /// Save into `session` through `persister` on a background thread.
     /// `on_failure` / `on_success` run on the writer thread and must not throw.
@@ -74,6 +77,7 @@ public:
           on_success_(std::move(on_success)) {
         if (!persister_) throw Error(errc::invalid_argument, "AsyncSaver needs a persister");
         validate_session_name(session_);
+        reaper_ = std::thread([this] { reap(); });
         writer_ = std::thread([this] { run(); });
     }
 
@@ -87,23 +91,30 @@ public:
             stopping_ = true;
         }
         work_cv_.notify_one();
+        reap_cv_.notify_one();
         if (writer_.joinable()) writer_.join();
+        if (reaper_.joinable()) reaper_.join();
     }
 
-    /// Hand over a snapshot; returns its ticket (1, 2, ...). Never blocks on I/O.
-    std::uint64_t submit(std::shared_ptr<const State> snapshot) {
+    /// Hand over a snapshot; returns its ticket (1, 2, ...). Never blocks on
+    /// I/O. `tag` comes back in the callbacks and in SaveFailure.
+    std::uint64_t submit(std::shared_ptr<const State> snapshot, std::int64_t tag = 0) {
         if (!snapshot) throw Error(errc::invalid_argument, "AsyncSaver::submit: null snapshot");
         Item it;
         it.state = std::move(snapshot);
+        it.tag = tag;
         return enqueue(std::move(it));
     }
     /// Copy `s` (the only work done on the caller's thread) and hand it over.
-    std::uint64_t submit_copy(const State& s) { return submit(std::make_shared<const State>(s)); }
+    std::uint64_t submit_copy(const State& s, std::int64_t tag = 0) {
+        return submit(std::make_shared<const State>(s), tag);
+    }
     /// Hand over an already built document.
-    std::uint64_t submit_document(std::shared_ptr<const Document> doc) {
+    std::uint64_t submit_document(std::shared_ptr<const Document> doc, std::int64_t tag = 0) {
         if (!doc) throw Error(errc::invalid_argument, "AsyncSaver::submit_document: null document");
         Item it;
         it.doc = std::move(doc);
+        it.tag = tag;
         return enqueue(std::move(it));
     }
 
@@ -156,6 +167,7 @@ public:
 private:
     struct Item {
         std::uint64_t ticket = 0;
+        std::int64_t tag = 0;
         std::shared_ptr<const State> state;
         std::shared_ptr<const Document> doc;
     };
@@ -173,19 +185,19 @@ private:
             ++stats_.coalesced;
             graveyard_.push_back(std::move(*pending_));
         }
+        const bool wake_reaper = !graveyard_.empty();
         pending_ = std::move(it);
         const std::uint64_t t = pending_->ticket;
         lk.unlock();
         work_cv_.notify_one();
+        if (wake_reaper) reap_cv_.notify_one();
         return t;
     }
 
     void run() {
         std::unique_lock lk(mu_);
         for (;;) {
-            work_cv_.wait(lk, [&] { return pending_.has_value() || stopping_ || !graveyard_.empty(); });
-            std::vector<Item> dead;
-            dead.swap(graveyard_);
+            work_cv_.wait(lk, [&] { return pending_.has_value() || stopping_; });
             std::optional<Item> item;
             if (pending_) {
                 item = std::move(pending_);
@@ -193,11 +205,23 @@ private:
                 in_flight_ = true;
             }
             lk.unlock();
-            dead.clear(); // free replaced snapshots here, not on the loop thread
             if (item) write(*item);
             item.reset(); // free the written snapshot before taking the lock
             lk.lock();
-            if (!pending_ && graveyard_.empty() && stopping_) break;
+            if (!pending_ && stopping_) break;
+        }
+    }
+
+    void reap() {
+        std::unique_lock lk(mu_);
+        for (;;) {
+            reap_cv_.wait(lk, [&] { return !graveyard_.empty() || stopping_; });
+            std::vector<Item> dead;
+            dead.swap(graveyard_);
+            lk.unlock();
+            dead.clear(); // free replaced snapshots here, not on the loop thread
+            lk.lock();
+            if (stopping_ && graveyard_.empty()) break;
         }
     }
 
@@ -208,13 +232,13 @@ private:
             if (it.state) persister_->save(*it.state, session_);
             else persister_->save_document(*it.doc, session_);
         } catch (const std::exception& e) {
-            failure = SaveFailure{it.ticket, session_, e.what()};
+            failure = SaveFailure{it.ticket, it.tag, session_, e.what()};
         } catch (...) {
-            failure = SaveFailure{it.ticket, session_, "unknown exception while saving"};
+            failure = SaveFailure{it.ticket, it.tag, session_, "unknown exception while saving"};
         }
         const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
         if (failure && on_failure_) on_failure_(*failure);
-        if (!failure && on_success_) on_success_(it.ticket, took);
+        if (!failure && on_success_) on_success_(it.ticket, it.tag, took);
         {
             std::lock_guard lk(mu_);
             in_flight_ = false;
@@ -243,6 +267,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable work_cv_;
     std::condition_variable done_cv_;
+    std::condition_variable reap_cv_;
     std::optional<Item> pending_;
     std::vector<Item> graveyard_;
     bool in_flight_ = false;
@@ -254,7 +279,8 @@ private:
     std::vector<SaveFailure> failures_;
     AsyncSaverStats stats_;
 
-    std::thread writer_; // last: started after everything above exists
+    std::thread reaper_; // last: started after everything above exists
+    std::thread writer_;
 };
 
 } // namespace tradestate
