@@ -210,6 +210,10 @@ Scan scan_bytes(std::string_view data) {
         s.header_problem = "format version " + std::to_string(get32(data.data() + 8)) + " is not supported";
         return s;
     }
+    if ((get32(data.data() + 12) & ~1u) != 0) {
+        s.header_problem = "unknown flags " + std::to_string(get32(data.data() + 12)) + " in the file header (damaged)";
+        return s;
+    }
     std::uint64_t off = file_header_bytes;
     std::uint64_t last_seq = 0;
     while (off < data.size()) {
@@ -835,15 +839,21 @@ private:
         if (auto idx = fresh_index(session, st)) {
             ls.size = idx->covered;
             ls.offsets = idx->entries;
+            bool last_ok = true;
             if (!ls.offsets.empty()) {
                 ls.last_seq = ls.offsets.back().second;
                 detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
                 if (fd) {
                     if (auto r = read_record_at(fd.get(), ls.size, ls.offsets.front().first, ls.offsets.front().second))
                         ls.first_day = day_of(r->second.meta.saved_at);
+                    // A fresh index says nothing about bytes damaged in place:
+                    // check the last record, else scan (and move damage aside).
+                    last_ok = read_record_at(fd.get(), ls.size, ls.offsets.back().first, ls.offsets.back().second)
+                                  .has_value();
                 }
             }
-            return ls;
+            if (last_ok) return ls;
+            ls = LiveState{};
         }
         const auto data = detail::read_file(path, opts_.max_file_bytes);
         auto sc = scan_bytes(data);
