@@ -1,0 +1,521 @@
+// End-to-end tests of the real fno_runner binary, against every backend
+// plugin present in the build: the seed's messages, Ctrl+C/SIGTERM, the
+// resume prompt under a pseudo-terminal, resume without a terminal, kill and
+// resume == uninterrupted, 10,000 iterations with exact money,
+// max_positions, --show-sessions, a second writer refused, a failed save.
+#include <fno_runner/settings.hpp>
+
+#include <tradestate/detail/json.hpp>
+#include <tradestate/persister.hpp>
+#include <tradestate/plugin_loader.hpp>
+#include <tradestate/session.hpp>
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using tradestate::Money;
+using tradestate::SessionState;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+/// A running fno_runner with stdout+stderr going to a file and stdin from /dev/null.
+struct Proc {
+    pid_t pid = -1;
+    fs::path out;
+    int status = -1;
+
+    bool running() const { return pid > 0 && status == -1; }
+    int wait() {
+        if (pid > 0 && status == -1) {
+            int st = 0;
+            while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+            }
+            status = st;
+        }
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::string output() const { return slurp(out); }
+    /// Poll the output until `pred` holds (bounded); false on timeout or exit.
+    template <class Pred> bool wait_for(Pred pred, std::chrono::seconds limit = std::chrono::seconds(60)) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < end) {
+            if (pred(output())) return true;
+            int st = 0;
+            if (status == -1 && ::waitpid(pid, &st, WNOHANG) == pid) {
+                status = st;
+                return pred(output());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5)); // polling interval, not a wait for an event
+        }
+        return false;
+    }
+    ~Proc() {
+        if (running()) {
+            ::kill(pid, SIGKILL);
+            wait();
+        }
+    }
+};
+
+std::vector<char*> argv_of(std::vector<std::string>& args) {
+    std::vector<char*> v;
+    for (auto& a : args) v.push_back(a.data());
+    v.push_back(nullptr);
+    return v;
+}
+
+std::unique_ptr<Proc> spawn(std::vector<std::string> args, const fs::path& out) {
+    args.insert(args.begin(), FNO_RUNNER_BIN);
+    auto p = std::make_unique<Proc>();
+    p->out = out;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        int in = ::open("/dev/null", O_RDONLY);
+        int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(in, 0);
+        ::dup2(o, 1);
+        ::dup2(o, 2);
+        auto av = argv_of(args);
+        ::execv(av[0], av.data());
+        ::_exit(127);
+    }
+    p->pid = pid;
+    return p;
+}
+
+int run(std::vector<std::string> args, const fs::path& out, std::string* text = nullptr) {
+    auto p = spawn(std::move(args), out);
+    const int rc = p->wait();
+    if (text) *text = p->output();
+    return rc;
+}
+
+/// Run with every regular-file write limited to `fsize_limit` bytes (RLIMIT_FSIZE, which root
+/// is subject to too); the output goes through a pipe, which the limit does not affect.
+int run_limited(std::vector<std::string> args, rlim_t fsize_limit, std::string& text) {
+    args.insert(args.begin(), FNO_RUNNER_BIN);
+    int fds[2];
+    if (::pipe(fds) != 0) return -1;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        int in = ::open("/dev/null", O_RDONLY);
+        ::dup2(in, 0);
+        ::dup2(fds[1], 1);
+        ::dup2(fds[1], 2);
+        ::close(fds[0]);
+        ::signal(SIGXFSZ, SIG_IGN);
+        rlimit rl{fsize_limit, fsize_limit};
+        ::setrlimit(RLIMIT_FSIZE, &rl);
+        auto av = argv_of(args);
+        ::execv(av[0], av.data());
+        ::_exit(127);
+    }
+    ::close(fds[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0) text.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/// Run under a pseudo-terminal; when `prompt` appears, type `answer`. Returns the exit code.
+int run_pty(std::vector<std::string> args, const std::string& prompt, const std::string& answer, std::string& text) {
+    args.insert(args.begin(), FNO_RUNNER_BIN);
+    int master = -1;
+    const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+    if (pid == 0) {
+        auto av = argv_of(args);
+        ::execv(av[0], av.data());
+        ::_exit(127);
+    }
+    if (pid < 0) return -1;
+    bool answered = false;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (;;) {
+        pollfd pfd{master, POLLIN, 0};
+        const int r = ::poll(&pfd, 1, 200);
+        if (r > 0) {
+            char buf[4096];
+            const ssize_t n = ::read(master, buf, sizeof buf);
+            if (n <= 0) break; // EIO once the child has exited
+            text.append(buf, static_cast<std::size_t>(n));
+            if (!answered && text.find(prompt) != std::string::npos) {
+                answered = true;
+                [[maybe_unused]] auto w = ::write(master, answer.data(), answer.size());
+            }
+        }
+        if (std::chrono::steady_clock::now() > end) {
+            ::kill(pid, SIGKILL);
+            break;
+        }
+    }
+    ::close(master);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::vector<std::string> backends_present() {
+    tradestate::PluginLoader loader({TRADESTATE_TEST_PLUGIN_DIR});
+    std::vector<std::string> out;
+    for (const auto& n : loader.available())
+        if (n == "json-files" || n == "mmap-binary" || n == "compressed-archive") out.push_back(n);
+    if (out.empty()) out.push_back("json-files"); // fails loudly below rather than running nothing
+    return out;
+}
+
+/// Lines in order: each must appear after the previous one.
+::testing::AssertionResult in_order(const std::string& text, const std::vector<std::string>& lines) {
+    std::size_t pos = 0;
+    for (const auto& l : lines) {
+        auto at = text.find(l, pos);
+        if (at == std::string::npos)
+            return ::testing::AssertionFailure() << "missing (in order) '" << l << "' in:\n" << text.substr(0, 6000);
+        pos = at + l.size();
+    }
+    return ::testing::AssertionSuccess();
+}
+
+class RunnerE2E : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/fno_runner_e2e.XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+    }
+    void TearDown() override {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+
+    /// A config for this backend; `extra` appended verbatim.
+    fs::path config(const std::string& name, const std::string& extra = "", std::int64_t auto_save = 10) {
+        const fs::path p = dir_ / (name + ".toml");
+        std::ofstream f(p);
+        f << "[persistence]\nbackend = \"" << GetParam() << "\"\nstate_dir = \"" << (dir_ / name).string()
+          << "\"\nplugin_dir = \"" << TRADESTATE_TEST_PLUGIN_DIR << "\"\nauto_save_every = " << auto_save
+          << "\nfsync = false\n\n[dashboard]\nenabled = false\n\n[runner]\nsim_clock = true\nseed = 4242\n"
+          << extra;
+        return p;
+    }
+    std::vector<std::string> base(const fs::path& cfg) {
+        return {"--config", cfg.string(), "--no-dashboard", "--interval-ms", "0"};
+    }
+    template <class... A> std::vector<std::string> args(const fs::path& cfg, A... more) {
+        auto v = base(cfg);
+        (v.push_back(more), ...);
+        return v;
+    }
+    fs::path out(const std::string& name) { return dir_ / (name + "-" + std::to_string(++n_) + ".out"); }
+
+    tradestate::StatePersister<SessionState> persister(const fs::path& cfg) {
+        auto c = tradestate::Config::load(cfg, fno::runner_config_schema());
+        auto log = std::make_shared<spdlog::logger>("e2e", std::make_shared<spdlog::sinks::null_sink_mt>());
+        return tradestate::StatePersister<SessionState>::open(c, log);
+    }
+    SessionState load(const fs::path& cfg, const std::string& session = "default") {
+        auto p = persister(cfg);
+        auto l = p.load(session);
+        if (!l) throw std::runtime_error("session " + session + " not saved");
+        return std::move(l->state);
+    }
+    static std::string text_of(const SessionState& s) { return tradestate::detail::print(boost::json::value_from(s)); }
+
+    fs::path dir_;
+    int n_ = 0;
+};
+
+TEST_P(RunnerE2E, IterationLimitSavesWithTheSeedsSequence) {
+    const auto cfg = config("s");
+    std::string text;
+    ASSERT_EQ(run(args(cfg, "--iterations", "25"), out("run"), &text), 0) << text;
+    // auto-saves complete in the background: they are logged before the final save completes
+    for (const char* a : {"💾 Auto-saved (iteration 10)", "💾 Auto-saved (iteration 20)"}) {
+        EXPECT_NE(text.find(a), std::string::npos) << a;
+        EXPECT_LT(text.find(a), text.find("✅ Trading session saved successfully!")) << a;
+    }
+    EXPECT_TRUE(in_order(text, {"🆕 New paper-trading session 'default'", "🔁 Iteration 1 |", "🔁 Iteration 25 |",
+                                "🏁 Reached the iteration limit (iteration 25)", "💾 Saving trading session state...",
+                                "✅ Trading session saved successfully!",
+                                "🔄 Use the same system to resume from this point later", "📊 Final Portfolio Summary:",
+                                "   Total Value: ₹", "   Total P&L: ₹", "   Active Positions: ", "   Cash Remaining: ₹"}));
+    const auto st = load(cfg);
+    EXPECT_EQ(st.iteration, 25);
+    EXPECT_EQ(st.portfolio.reconcile(), Money{});
+    EXPECT_NE(text.find("   Cash Remaining: " + st.portfolio.cash().format()), std::string::npos);
+    EXPECT_TRUE(fs::exists(dir_ / "s" / "logs" / "fno_runner.log"));
+    EXPECT_NE(slurp(dir_ / "s" / "logs" / "fno_runner.log").find("💾 Auto-saved (iteration 20)"), std::string::npos);
+}
+
+TEST_P(RunnerE2E, SigintStopsSavesAndResumeRestoresEverything) {
+    const auto cfg = config("s");
+    auto v = base(cfg);
+    v[4] = "3"; // --interval-ms 3: slow enough to interrupt mid-run
+    auto p = spawn(v, out("run"));
+    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 60 |") != std::string::npos; }))
+        << p->output();
+    ASSERT_EQ(::kill(p->pid, SIGINT), 0);
+    ASSERT_EQ(p->wait(), 0) << p->output();
+    const std::string text = p->output();
+    EXPECT_TRUE(in_order(text, {"🛑 Continuous monitoring stopped by user", "💾 Saving trading session state...",
+                                "✅ Trading session saved successfully!",
+                                "🔄 Use the same system to resume from this point later", "📊 Final Portfolio Summary:",
+                                "   Total Value: ₹", "   Total P&L: ₹", "%)", "   Active Positions: ",
+                                "   Cash Remaining: ₹"}));
+    const SessionState saved = load(cfg);
+    EXPECT_GE(saved.iteration, 60);
+    for (const auto& [sym, pos] : saved.portfolio.positions())
+        EXPECT_NE(text.find("   • " + sym + ": " + pos.strategy + " | " + std::to_string(pos.shares) + " @ " +
+                            pos.entry_price.format()),
+                  std::string::npos)
+            << sym;
+    if (!saved.portfolio.positions().empty()) {
+        EXPECT_NE(text.find("📋 Open Positions:"), std::string::npos);
+    }
+
+    // Restart without a terminal: resumes by default; --until-iteration = current runs no step, only loads and saves.
+    std::string again;
+    ASSERT_EQ(run(args(cfg, "--until-iteration", std::to_string(saved.iteration)), out("resume"), &again), 0) << again;
+    EXPECT_TRUE(in_order(again, {"📂 Found previous trading session: ", "   Last modified: ",
+                                 "(no terminal to ask: resuming", "✅ Will resume from previous session",
+                                 "📥 Loading previous trading session...", "✅ Previous session loaded successfully!",
+                                 "   📊 Positions: " + std::to_string(saved.portfolio.positions().size()),
+                                 "   💰 Cash: " + saved.portfolio.cash().format(),
+                                 "   🔢 Iteration: " + std::to_string(saved.iteration)}));
+    const SessionState after = load(cfg);
+    EXPECT_EQ(after.iteration, saved.iteration);
+    EXPECT_EQ(after.portfolio, saved.portfolio); // positions, stop-losses, take-profits, entry times, cash, history
+    EXPECT_EQ(text_of(after), text_of(saved));
+}
+
+TEST_P(RunnerE2E, SigtermAlsoSaves) {
+    const auto cfg = config("s");
+    auto v = base(cfg);
+    v[4] = "3";
+    auto p = spawn(v, out("run"));
+    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 5 |") != std::string::npos; }));
+    ::kill(p->pid, SIGTERM);
+    ASSERT_EQ(p->wait(), 0) << p->output();
+    EXPECT_TRUE(in_order(p->output(), {"🛑 Continuous monitoring stopped by user", "✅ Trading session saved successfully!"}));
+    EXPECT_GE(load(cfg).iteration, 5);
+}
+
+TEST_P(RunnerE2E, RepeatedCtrlCDuringTheRunAndSaveIsHarmless) {
+    const auto cfg = config("s");
+    auto v = base(cfg);
+    v[4] = "1";
+    auto p = spawn(v, out("run"));
+    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 20 |") != std::string::npos; }));
+    for (int i = 0; i < 20 && p->running(); ++i) ::kill(p->pid, SIGINT); // a burst: the later ones land in the save
+    ASSERT_EQ(p->wait(), 0) << p->output();
+    const auto st = load(cfg);
+    EXPECT_EQ(st.portfolio.reconcile(), Money{});
+    EXPECT_NE(p->output().find("✅ Trading session saved successfully!"), std::string::npos);
+}
+
+TEST_P(RunnerE2E, PromptUnderTerminalAnswersYesNoAndEnter) {
+    const auto cfg = config("s");
+    ASSERT_EQ(run(args(cfg, "--iterations", "12"), out("first")), 0);
+    const auto saved = load(cfg);
+    const std::string prompt = "🔄 Resume from previous session? (y/n) [y]: ";
+
+    std::string yes;
+    ASSERT_EQ(run_pty(args(cfg, "--until-iteration", "12"), prompt, "y\r", yes), 0) << yes;
+    EXPECT_TRUE(in_order(yes, {"📂 Found previous trading session:", "Last modified:", prompt,
+                               "✅ Will resume from previous session", "🔢 Iteration: 12"}));
+    EXPECT_EQ(text_of(load(cfg)), text_of(saved));
+
+    std::string enter;
+    ASSERT_EQ(run_pty(args(cfg, "--until-iteration", "12"), prompt, "\r", enter), 0) << enter;
+    EXPECT_TRUE(in_order(enter, {prompt, "✅ Will resume from previous session", "🔢 Iteration: 12"}));
+
+    std::string no;
+    ASSERT_EQ(run_pty(args(cfg, "--iterations", "3"), prompt, "n\r", no), 0) << no;
+    EXPECT_TRUE(in_order(no, {prompt, "🆕 Starting a fresh session (the previous one is kept as session 'default-backup-",
+                              "🔁 Iteration 1 |"}));
+    EXPECT_EQ(load(cfg).iteration, 3);
+    // the old session is kept, not destroyed
+    auto p = persister(cfg);
+    bool backup = false;
+    for (const auto& s : p.list())
+        if (s.session.rfind("default-backup-", 0) == 0) {
+            backup = true;
+            EXPECT_EQ(s.meta.iteration, 12);
+        }
+    EXPECT_TRUE(backup);
+}
+
+TEST_P(RunnerE2E, ResumeAndFreshFlagsDecideWithoutAsking) {
+    const auto cfg = config("s");
+    ASSERT_EQ(run(args(cfg, "--iterations", "4"), out("a")), 0);
+    std::string t;
+    ASSERT_EQ(run(args(cfg, "--resume", "--iterations", "4"), out("b"), &t), 0);
+    EXPECT_EQ(t.find("Resume from previous session?"), std::string::npos);
+    EXPECT_EQ(load(cfg).iteration, 8);
+    ASSERT_EQ(run(args(cfg, "--fresh", "--iterations", "2"), out("c"), &t), 0);
+    EXPECT_NE(t.find("🆕 Starting a fresh session"), std::string::npos);
+    EXPECT_EQ(load(cfg).iteration, 2);
+}
+
+TEST_P(RunnerE2E, KilledAndResumedRunsEndInTheUninterruptedState) {
+    const int target = 150;
+    const auto ref_cfg = config("ref");
+    ASSERT_EQ(run(args(ref_cfg, "--until-iteration", std::to_string(target)), out("ref")), 0);
+    const std::string expected = text_of(load(ref_cfg));
+
+    const auto cfg = config("int");
+    struct Stop {
+        int at;
+        int sig;
+    };
+    for (Stop s : {Stop{17, SIGKILL}, Stop{43, SIGINT}, Stop{88, SIGKILL}, Stop{121, SIGTERM}}) {
+        auto v = args(cfg, "--until-iteration", std::to_string(target));
+        v[4] = "2";
+        auto p = spawn(v, out("part"));
+        const std::string mark = "🔁 Iteration " + std::to_string(s.at) + " |";
+        ASSERT_TRUE(p->wait_for([&](const std::string& t) { return t.find(mark) != std::string::npos; }))
+            << p->output();
+        ::kill(p->pid, s.sig);
+        const int rc = p->wait();
+        if (s.sig == SIGKILL) EXPECT_EQ(rc, 128 + SIGKILL);
+        else EXPECT_EQ(rc, 0) << p->output();
+    }
+    std::string last;
+    ASSERT_EQ(run(args(cfg, "--until-iteration", std::to_string(target)), out("final"), &last), 0) << last;
+    EXPECT_NE(last.find("✅ Previous session loaded successfully!"), std::string::npos);
+    EXPECT_EQ(text_of(load(cfg)), expected);
+}
+
+TEST_P(RunnerE2E, TenThousandIterationsKeepMoneyExact) {
+    const auto cfg = config("long", "", 1000);
+    std::string text;
+    ASSERT_EQ(run(args(cfg, "--until-iteration", "10000"), out("long"), &text), 0) << text.substr(text.size() - 3000);
+    const auto st = load(cfg);
+    EXPECT_EQ(st.iteration, 10000);
+    EXPECT_EQ(st.portfolio.reconcile(), Money{});
+    EXPECT_EQ(st.portfolio.expected_cash(), st.portfolio.cash());
+    Money pnl;
+    for (const auto& t : st.portfolio.trade_history()) pnl += t.pnl;
+    EXPECT_EQ(pnl, st.portfolio.total_pnl());
+    EXPECT_GT(st.portfolio.trade_history().size(), 100u);
+    // the trades crossed the January 2026 lot-size change
+    bool lot75 = false, lot65 = false;
+    for (const auto& t : st.portfolio.trade_history())
+        if (t.symbol.rfind("NIFTY", 0) == 0 && t.symbol.rfind("NIFTYB", 0) != 0) {
+            lot75 = lot75 || t.shares % 75 == 0;
+            lot65 = lot65 || (t.shares % 65 == 0 && t.shares % 75 != 0);
+        }
+    EXPECT_TRUE(lot75);
+    EXPECT_TRUE(lot65);
+}
+
+TEST_P(RunnerE2E, MaxPositionsIsNeverExceeded) {
+    for (int maxp : {2, 4}) {
+        const auto cfg = config("mp" + std::to_string(maxp), "", 1);
+        // max_positions via [trading]
+        {
+            std::ofstream f(cfg, std::ios::app);
+            f << "\n[trading]\nmax_positions = " << maxp << "\n";
+        }
+        std::string text;
+        ASSERT_EQ(run(args(cfg, "--iterations", "400"), out("mp"), &text), 0) << text.substr(0, 3000);
+        std::regex re(R"(\| positions (\d+) \|)");
+        int lines = 0, peak = 0;
+        for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it) {
+            const int n = std::stoi((*it)[1]);
+            EXPECT_LE(n, maxp);
+            peak = std::max(peak, n);
+            ++lines;
+        }
+        EXPECT_EQ(lines, 400);
+        EXPECT_GE(peak, 1);
+        EXPECT_LE(static_cast<int>(load(cfg).portfolio.positions().size()), maxp);
+    }
+}
+
+TEST_P(RunnerE2E, ShowSessionsListsCustomNamedSessions) {
+    const auto cfg = config("s");
+    ASSERT_EQ(run(args(cfg, "--session", "alpha", "--iterations", "3"), out("a")), 0);
+    ASSERT_EQ(run(args(cfg, "--session", "beta", "--iterations", "5"), out("b")), 0);
+    std::string t;
+    ASSERT_EQ(run({"--config", cfg.string(), "--show-sessions"}, out("list"), &t), 0) << t;
+    const auto alpha = load(cfg, "alpha");
+    EXPECT_TRUE(in_order(t, {"📂 SAVED TRADING SESSIONS", "==================================================",
+                             "📊 Session 'alpha':", "   • Saved: " + alpha.timestamp.to_iso(), "   • Iteration: 3",
+                             "   • Cash: " + alpha.portfolio.cash().format(), "📊 Session 'beta':", "   • Iteration: 5"}));
+}
+
+TEST_P(RunnerE2E, SecondRunnerOnTheSameSessionIsRefused) {
+    const auto cfg = config("s");
+    auto v = base(cfg);
+    v[4] = "20";
+    auto first = spawn(v, out("first"));
+    ASSERT_TRUE(first->wait_for([](const std::string& t) { return t.find("🔁 Iteration 1 |") != std::string::npos; }));
+    std::string t;
+    EXPECT_EQ(run(args(cfg, "--iterations", "1"), out("second"), &t), 2) << t;
+    EXPECT_NE(t.find(std::to_string(first->pid)), std::string::npos) << t;
+    ::kill(first->pid, SIGINT);
+    EXPECT_EQ(first->wait(), 0);
+}
+
+TEST_P(RunnerE2E, FailedSaveIsLoudNonZeroAndKeepsTheLastGoodState) {
+    const auto cfg = config("s", "", 0); // no auto-save: only the final save
+    ASSERT_EQ(run(args(cfg, "--iterations", "30"), out("good")), 0);
+    const std::string good = text_of(load(cfg));
+    std::string t;
+    // every file write beyond 2 KiB fails (EFBIG): the final save cannot complete
+    const int rc = run_limited(args(cfg, "--resume", "--iterations", "30"), 2048, t);
+    EXPECT_EQ(rc, 3) << t;
+    EXPECT_NE(t.find("SAVING THE TRADING SESSION FAILED"), std::string::npos) << t;
+    EXPECT_EQ(text_of(load(cfg)), good);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RunnerE2E, ::testing::ValuesIn(backends_present()),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                             std::string n = p.param;
+                             for (auto& c : n)
+                                 if (c == '-') c = '_';
+                             return n;
+                         });
+
+TEST(RunnerCli, HelpDocumentsEveryOption) {
+    char tmpl[] = "/tmp/fno_runner_help.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const fs::path o = fs::path(tmpl) / "help.out";
+    std::string t;
+    EXPECT_EQ(run({"--help"}, o, &t), 0);
+    for (const char* opt : {"--config", "--state-dir", "--session", "--resume", "--fresh", "--show-sessions",
+                            "--iterations", "--interval-ms", "--seed", "--no-dashboard", "--sim-clock"})
+        EXPECT_NE(t.find(opt), std::string::npos) << opt;
+    fs::remove_all(tmpl);
+}
+
+} // namespace
