@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 #include <iostream>
+#include <mutex>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -128,9 +129,27 @@ bool TradingSystem::load_system_state(const std::string& session_arg) {
     }
     SessionState st = std::move(loaded->state);
     for (const auto& w : loaded->warnings) say("⚠️  " + w);
+    // The per-trade journal: operations after this snapshot (a torn last record is only a warning).
+    std::optional<tradestate::ReplayResult> replay;
+    if (opts_.config.persistence.journal) {
+        replay = tradestate::replay_journal(st, journal_path(session), opts_.config.persistence.max_file_bytes);
+        for (const auto& w : replay->warnings) {
+            say("⚠️  " + w);
+            log_->warn("{}", w);
+        }
+        if (replay->applied > 0) {
+            say("📜 Replayed " + std::to_string(replay->applied) + " journaled operations after the snapshot");
+            log_->info("replayed {} journal records over the snapshot of session '{}' (now at record {})",
+                       replay->applied, session, replay->last_seq);
+        }
+    }
     // Validate the runner data before replacing anything: a bad file never loses the current state.
     sim_->resume(st);
     state_ = std::move(st);
+    if (session == opts_.session) {
+        journal_.reset();
+        replayed_ = replay;
+    }
     apply_config_to_state(true);
     sim_->store(state_); // keeps iteration/portfolio; refreshes runner + timestamp
     const Money drift = state_.portfolio.reconcile();
@@ -165,6 +184,9 @@ void TradingSystem::save_system_state(const std::string& session_arg) {
     }
     sim_->store(state_);
     persister_->save(state_, session);
+    if (journal_ && session == opts_.session) {
+        if (const auto m = tradestate::journal_mark(state_)) journal_->compact(m->seq);
+    }
 }
 
 bool TradingSystem::auto_save_state() {
@@ -181,11 +203,17 @@ bool TradingSystem::auto_save_state() {
                     log->error("❌ AUTO-SAVE FAILED at iteration {}: {} — trading continues; the next save will retry",
                                f.tag, f.message);
                 },
-                [log](std::uint64_t, std::int64_t iteration, std::chrono::nanoseconds) {
+                [this, log](std::uint64_t, std::int64_t iteration, std::chrono::nanoseconds) {
                     log->info("💾 Auto-saved (iteration {})", iteration);
+                    compact_journal_after(iteration);
                 });
         }
         sim_->store(state_);
+        if (journal_)
+            if (const auto m = tradestate::journal_mark(state_)) {
+                std::lock_guard lk(journal_at_mutex_);
+                journal_at_[state_.iteration] = m->seq;
+            }
         // The loop's only cost: a copy of the state; conversion and I/O run on the writer thread.
         saver_->submit_copy(state_, state_.iteration);
         return true;
@@ -197,7 +225,10 @@ bool TradingSystem::auto_save_state() {
 }
 
 StepReport TradingSystem::iterate() {
+    ensure_journal();
+    const tradestate::Portfolio before = journal_ ? state_.portfolio : tradestate::Portfolio{};
     StepReport rep = sim_->step(state_);
+    if (journal_) journal_step(rep, before);
     const auto& ms = sim_->market_state();
     std::string market;
     for (const auto& inst : sim_->settings().market.instruments) {
@@ -209,6 +240,86 @@ StepReport TradingSystem::iterate() {
                state_.portfolio.positions().size(), state_.portfolio.cash().format(), rep.total_value.format());
     publish();
     return rep;
+}
+
+std::filesystem::path TradingSystem::journal_path(const std::string& session) const {
+    return opts_.config.persistence.state_dir / (session + ".journal");
+}
+
+void TradingSystem::ensure_journal() {
+    if (journal_ || !opts_.config.persistence.journal || !lease_) return;
+    const auto path = journal_path(opts_.session);
+    const auto policy = tradestate::parse_journal_fsync(opts_.config.persistence.journal_fsync);
+    std::error_code ec;
+    if (replayed_ && replayed_->replayed && std::filesystem::exists(path, ec)) {
+        journal_ = tradestate::Journal::open(path, policy, opts_.config.persistence.max_file_bytes);
+        return;
+    }
+    if (std::filesystem::exists(path, ec)) {
+        // Not this state's journal (a fresh start, or a snapshot from before journaling): keep it for inspection.
+        auto aside = path;
+        aside += ".replaced-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+        std::filesystem::rename(path, aside, ec);
+        log_->warn("the journal {} does not belong to this session's state; kept as {}", path.string(), aside.string());
+    }
+    journal_ = tradestate::Journal::create(path, policy);
+    tradestate::set_journal_mark(state_, {journal_->id(), 0});
+    // The journal's records apply over this snapshot: without it they could not be replayed.
+    save_system_state();
+    log_->info("journal {} started (journal_fsync = {})", path.string(), tradestate::to_string(policy));
+}
+
+void TradingSystem::journal_step(const StepReport& rep, const tradestate::Portfolio& before) {
+    namespace op = tradestate::journal_op;
+    std::vector<boost::json::object> ops;
+    for (const auto& t : rep.closed) ops.push_back(op::close(t.symbol, t.exit_price, t.exit_time, t.reason, t.charges));
+    for (const auto& sym : rep.opened) {
+        const auto& p = state_.portfolio.positions().at(sym);
+        ops.push_back(op::open(p, sim_->settings().charges.on_order(p.entry_price * p.shares,
+                                                                     p.side == tradestate::Side::long_)));
+    }
+    // The records must rebuild exactly what the step did, or replay would be wrong.
+    SessionState check;
+    check.portfolio = before;
+    for (const auto& o : ops) tradestate::apply_journal_op(check, o, "journal check");
+    if (check.portfolio != state_.portfolio)
+        log_->error("the journal records of iteration {} do not reproduce its portfolio; the next snapshot covers it",
+                    state_.iteration);
+    sim_->store(state_);
+    ops.push_back(op::step(state_));
+    try {
+        const auto seq = journal_->append(ops);
+        tradestate::set_journal_mark(state_, {journal_->id(), seq});
+    } catch (const std::exception& e) {
+        // Not durable in the journal: make it durable with a snapshot instead (which starts the journal afresh).
+        log_->error("❌ JOURNAL APPEND FAILED at iteration {}: {} — saving a snapshot instead", state_.iteration,
+                    e.what());
+        if (saver_) saver_->flush(); // its callback compacts the journal
+        journal_.reset();
+        try {
+            save_system_state();
+        } catch (const std::exception& e2) {
+            log_->critical("saving the snapshot after a journal failure failed too: {}", e2.what());
+        }
+    }
+}
+
+void TradingSystem::compact_journal_after(std::int64_t iteration) {
+    std::uint64_t seq = 0;
+    {
+        std::lock_guard lk(journal_at_mutex_);
+        auto it = journal_at_.find(iteration);
+        if (it == journal_at_.end()) return;
+        seq = it->second;
+        journal_at_.erase(journal_at_.begin(), std::next(it));
+    }
+    try {
+        if (journal_) journal_->compact(seq);
+    } catch (const std::exception& e) {
+        log_->warn("could not compact the journal after the snapshot of iteration {}: {}", iteration, e.what());
+    }
 }
 
 void TradingSystem::request_stop() noexcept {

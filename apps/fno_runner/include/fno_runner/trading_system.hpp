@@ -22,7 +22,9 @@
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -107,6 +109,7 @@ private:
     [[nodiscard]] std::filesystem::path journal_path(const std::string& session) const;
     void ensure_journal();
     void journal_step(const StepReport& rep, const tradestate::Portfolio& before);
+    void compact_journal_after(std::int64_t iteration); ///< the background saver wrote this iteration
 
     SystemOptions opts_;
     std::shared_ptr<spdlog::logger> log_;
@@ -116,6 +119,8 @@ private:
     std::unique_ptr<tradestate::WriterLease> lease_;
     std::unique_ptr<tradestate::Journal> journal_;
     std::optional<tradestate::ReplayResult> replayed_; ///< set by load_system_state for our session
+    std::mutex journal_at_mutex_;
+    std::map<std::int64_t, std::uint64_t> journal_at_; ///< iteration submitted to the saver -> its journal record
     // auto-saves run here, off the loop; destroyed (flushed) before the lease
     std::unique_ptr<tradestate::AsyncSaver<tradestate::SessionState>> saver_;
     std::vector<std::function<void(const tradestate::SessionState&)>> hooks_;
