@@ -160,26 +160,24 @@ inline Money Money::parse(std::string_view text) {
     // value = digits * 10^(exponent - frac_digits); we want paise = value * 100
     int shift = exponent - frac_digits + 2;
     if (shift > 20 || shift < -400) return bad("out of range");
-    while (digits.size() > 1 && digits.front() == '0') digits.erase(0, 1);
-    bool round_up = false;
-    if (shift < 0) {
-        const std::size_t drop = static_cast<std::size_t>(-shift);
-        if (drop >= digits.size() + 1) {
-            digits = "0";
-        } else {
-            const std::size_t keep = digits.size() >= drop ? digits.size() - drop : 0;
-            round_up = (keep < digits.size()) && digits[keep] >= '5';
-            digits = keep == 0 ? "0" : digits.substr(0, keep);
-        }
-    } else {
-        digits.append(static_cast<std::size_t>(shift), '0');
-    }
-    if (digits.size() > 19) return bad("out of range");
+    // paise = digits × 10^shift: keep the leading digits, round on the first dropped one.
+    const std::size_t drop = shift < 0 ? static_cast<std::size_t>(-shift) : 0;
+    const std::size_t keep = digits.size() > drop ? digits.size() - drop : 0;
+    constexpr std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     std::uint64_t mag = 0;
-    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), mag);
-    if (r.ec != std::errc{}) return bad("out of range");
-    if (round_up) ++mag;
-    if (mag > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return bad("out of range");
+    auto times10_plus = [&](unsigned d) {
+        if (mag > (limit - d) / 10) return false;
+        mag = mag * 10 + d;
+        return true;
+    };
+    for (std::size_t k = 0; k < keep; ++k)
+        if (!times10_plus(static_cast<unsigned>(digits[k] - '0'))) return bad("out of range");
+    for (int k = 0; k < shift; ++k)
+        if (!times10_plus(0)) return bad("out of range");
+    if (drop > 0 && drop <= digits.size() && digits[keep] >= '5') { // half away from zero
+        if (mag == limit) return bad("out of range");
+        ++mag;
+    }
     auto p = static_cast<std::int64_t>(mag);
     return Money(neg ? -p : p);
 }
