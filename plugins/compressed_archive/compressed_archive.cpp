@@ -398,7 +398,13 @@ public:
                 }
                 done += static_cast<std::uint64_t>(w);
             }
-            if (opts_.fsync && ::fdatasync(fd.get()) != 0) detail::throw_io("fsync", path, errno);
+            if (opts_.fsync && ::fdatasync(fd.get()) != 0) {
+                // The save failed: the record must not become the newest state.
+                // Cut it off; no second fdatasync on this descriptor.
+                const int e = errno;
+                (void)::ftruncate(fd.get(), static_cast<off_t>(st.size));
+                detail::throw_io("fsync", path, e);
+            }
         }
         st.offsets.emplace_back(st.size, last_seq + 1);
         st.size += rec.size();
