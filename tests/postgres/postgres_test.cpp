@@ -655,6 +655,7 @@ TEST_F(PgTest, PasswordNeverAppearsInLocationsMessagesOrLogs) {
 
 // ------------------------------------------------ tradestate convert
 
+#ifdef TRADESTATE_TEST_TOOL
 /// Run a shell command in `dir`; exit status and output (stdout, plus
 /// stderr when `with_stderr`).
 std::pair<int, std::string> run_in(const std::filesystem::path& dir, const std::string& cmd, bool with_stderr = true) {
@@ -667,6 +668,8 @@ std::pair<int, std::string> run_in(const std::filesystem::path& dir, const std::
     const int st = ::pclose(f);
     return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
+
+#endif
 
 TEST_F(PgTest, ConvertJsonFilesToPostgresAndBackIsIdentical) {
 #ifndef TRADESTATE_TEST_TOOL
