@@ -178,6 +178,9 @@ struct checking_handler {
     static constexpr std::size_t max_key_size = boost::json::string::max_size();
     static constexpr std::size_t max_string_size = boost::json::string::max_size();
 
+    // A constructor (not aggregate paren-init) so that clang 14 compiles basic_parser<checking_handler> too.
+    explicit checking_handler(boost::json::storage_ptr sp = {}) : st(std::move(sp)) {}
+
     boost::json::value_stack st;
     std::vector<std::size_t> object_sizes; // member counts seen, in post-order
     std::string number;                    // text of a number split across parts
