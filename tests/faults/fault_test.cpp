@@ -246,6 +246,8 @@ TEST_P(Faults, RunnerKeepsTradingAndSavesAgainAfterTheFault) {
         std::ofstream f(cfg);
         f << "[persistence]\nbackend = \"" << c.backend << "\"\nstate_dir = \"" << state.string()
           << "\"\nplugin_dir = \"" << plugin_dir().string() << "\"\nauto_save_every = 1\nfsync = true\n"
+          // the snapshot path alone: the journal's own fault handling is tested in tests/journal
+          << "journal = false\n"
           << "[dashboard]\nenabled = false\n";
     }
     Proc p({TRADESTATE_FNO_RUNNER, "--config", cfg.string(), "--fresh", "--no-dashboard", "--iterations", "100000",
