@@ -455,12 +455,17 @@ public:
         std::uint64_t fsyncs = 0;
     };
 
-    /// Start a new, empty journal at `path` with a fresh id (replaces the file atomically).
+    /// Start a new, empty journal at `path` (replaces the file atomically).
+    /// `id` names it inside the snapshots it belongs to; 0 picks a random
+    /// one. A caller that wants reproducible state files passes an id derived
+    /// from the state the journal starts from (the runner does).
     [[nodiscard]] static std::unique_ptr<Journal> create(const std::filesystem::path& path, JournalFsync policy,
-                                                         std::uint64_t base_seq = 0) {
-        std::random_device rd;
-        std::uint64_t id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
-                           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+                                                         std::uint64_t base_seq = 0, std::uint64_t id = 0) {
+        if (id == 0) {
+            std::random_device rd;
+            id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        }
         if (id == 0) id = 1;
         detail::write_file_atomic(path, detail::journal_header(id, base_seq), true);
         return std::unique_ptr<Journal>(new Journal(path, policy, id, base_seq));

@@ -1,6 +1,9 @@
 // fno_runner — TradingSystem: persistence, the monitoring loop, the seed's messages.
 #include <fno_runner/trading_system.hpp>
 
+#include <tradestate/detail/checksum.hpp>
+#include <tradestate/detail/json.hpp>
+
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -264,7 +267,10 @@ void TradingSystem::ensure_journal() {
         std::filesystem::rename(path, aside, ec);
         log_->warn("the journal {} does not belong to this session's state; kept as {}", path.string(), aside.string());
     }
-    journal_ = tradestate::Journal::create(path, policy);
+    // The id is the checksum of the state the journal starts from: the same
+    // seed gives the same id, so runs stay byte-identical in `tradestate export`.
+    const auto id = tradestate::detail::xxh3(tradestate::detail::print(boost::json::value_from(state_), {-1}));
+    journal_ = tradestate::Journal::create(path, policy, 0, id);
     tradestate::set_journal_mark(state_, {journal_->id(), 0});
     // The journal's records apply over this snapshot: without it they could not be replayed.
     save_system_state();
