@@ -454,20 +454,19 @@ public:
         if (!sc.tail_problem.empty())
             bad_after.insert(bad_after.begin(),
                              "unreadable tail at offset " + std::to_string(sc.tail_offset) + ": " + sc.tail_problem);
+        // A file cut short exactly at a record boundary still scans clean; the
+        // index of this very file (same inode) remembers how long it was.
+        {
+            struct stat st {};
+            const auto idx = read_index(session);
+            if (idx && !idx->entries.empty() && ::stat(path.c_str(), &st) == 0 &&
+                idx->ino == static_cast<std::uint64_t>(st.st_ino) && idx->covered > data.size())
+                bad_after.insert(bad_after.begin(), "truncated: the file is " + std::to_string(data.size()) +
+                                                        " bytes, its index lists " + std::to_string(idx->entries.size()) +
+                                                        " records over " + std::to_string(idx->covered) + " bytes");
+        }
         if (r.sequence == 0) {
-            if (bad_after.empty()) {
-                // Header only: never saved — unless the index of this very file
-                // (same inode) remembers records, i.e. the file was cut short.
-                struct stat st {};
-                const auto idx = read_index(session);
-                if (idx && !idx->entries.empty() && ::stat(path.c_str(), &st) == 0 &&
-                    idx->ino == static_cast<std::uint64_t>(st.st_ino) && idx->covered > data.size())
-                    throw Error(errc::corrupt, path.string() + " is truncated to " + std::to_string(data.size()) +
-                                                   " bytes, but its index lists " + std::to_string(idx->entries.size()) +
-                                                   " records over " + std::to_string(idx->covered) +
-                                                   " bytes; the state cannot be loaded (check state/archive/ for earlier days)");
-                return std::nullopt;
-            }
+            if (bad_after.empty()) return std::nullopt; // header only: never saved
             std::string all;
             for (const auto& b : bad_after) all += (all.empty() ? "" : "; ") + b;
             throw Error(errc::corrupt, path.string() + " has no valid record (" + all +
