@@ -455,13 +455,15 @@ public:
             bad_after.insert(bad_after.begin(),
                              "unreadable tail at offset " + std::to_string(sc.tail_offset) + ": " + sc.tail_problem);
         // A file cut short exactly at a record boundary still scans clean; the
-        // index of this very file (same inode) remembers how long it was.
-        {
+        // index of this very file (same inode) remembers how long it was. When
+        // the scan already found the damage, that report (with its offset) says
+        // it better.
+        if (bad_after.empty()) {
             struct stat st {};
             const auto idx = read_index(session);
             if (idx && !idx->entries.empty() && ::stat(path.c_str(), &st) == 0 &&
                 idx->ino == static_cast<std::uint64_t>(st.st_ino) && idx->covered > data.size())
-                bad_after.insert(bad_after.begin(), "truncated: the file is " + std::to_string(data.size()) +
+                bad_after.push_back("truncated: the file is " + std::to_string(data.size()) +
                                                         " bytes, its index lists " + std::to_string(idx->entries.size()) +
                                                         " records over " + std::to_string(idx->covered) + " bytes");
         }
