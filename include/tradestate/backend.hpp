@@ -98,6 +98,22 @@ struct VerifyReport {
     }
 };
 
+/// One record of a per-trade journal kept by a backend (see journal.hpp):
+/// the host makes the payload and checksum, the backend stores them as they are.
+struct JournalEntry {
+    std::uint64_t seq = 0;       ///< base_seq + 1, + 2, ... without gaps
+    std::string payload;         ///< one compact JSON object (a journal operation)
+    std::uint64_t checksum = 0;  ///< XXH3 of seq (8 bytes, little-endian) followed by the payload
+};
+
+/// A session's journal as a backend returns it.
+struct StoredJournal {
+    std::uint64_t id = 0;        ///< names the journal inside the snapshots it belongs to
+    std::uint64_t base_seq = 0;  ///< records up to this one were dropped (a snapshot holds them)
+    std::vector<JournalEntry> records; ///< the records after base_seq, in order
+    std::string location;        ///< human-readable place, for messages
+};
+
 /// Held while a process is the single writer of a session. Dropping it
 /// releases the claim.
 class WriterLease {
@@ -152,6 +168,32 @@ public:
                                                             std::uint64_t /*sequence*/) {
         throw Error(errc::unsupported, "backend '" + name() + "' keeps no history");
     }
+    // ---- per-trade journal (optional) ----------------------------------
+    // A backend that keeps the journal beside its snapshots (postgres) says
+    // so here; for the others the host keeps `<state_dir>/<session>.journal`.
+    // Appends and compactions are fenced by the writer lease like saves.
+    [[nodiscard]] virtual bool has_journal() const { return false; }
+    /// The session's current journal, or nullopt when none was started.
+    [[nodiscard]] virtual std::optional<StoredJournal> journal_read(const std::string& /*session*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+    }
+    /// Start journal `id` after record `base_seq`. Records of a previous
+    /// journal of the session that no snapshot holds are kept aside, never dropped.
+    virtual void journal_start(const std::string& /*session*/, std::uint64_t /*id*/, std::uint64_t /*base_seq*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+    }
+    /// Append `records` (consecutive, after the last one) to journal `id` in
+    /// one atomic step. `durable`: on stable storage before returning.
+    virtual void journal_append(const std::string& /*session*/, std::uint64_t /*id*/,
+                                const std::vector<JournalEntry>& /*records*/, bool /*durable*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+    }
+    /// Drop the records up to `through_seq` of journal `id` (a durable
+    /// snapshot holds them); base_seq becomes `through_seq`.
+    virtual void journal_compact(const std::string& /*session*/, std::uint64_t /*id*/, std::uint64_t /*through_seq*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+    }
+
     /// Move completed history out of the live store (compressed-archive:
     /// into state/archive/). Returns a one-line summary.
     virtual std::string archive(const std::string& /*session*/) {

@@ -19,8 +19,14 @@
 // A torn or corrupt LAST record (a crash in the middle of an append) is
 // reported and ignored; a bad record followed by valid data, a sequence gap
 // or a bad header is an Error naming the file and the byte offset.
+//
+// A backend may keep the journal itself (Backend::has_journal(), postgres):
+// the same records (seq, payload, checksum) go into its store, one
+// transaction per append, and BackendJournal is the writer. Either way
+// JournalWriter is what the runner appends to.
 #pragma once
 
+#include <tradestate/backend.hpp>
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/checksum.hpp>
 #include <tradestate/detail/json.hpp>
@@ -128,19 +134,12 @@ inline void put_u64(std::string& out, std::uint64_t v) {
     return r;
 }
 
-[[nodiscard]] inline std::string hex64(std::uint64_t v) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string s;
-    for (int i = 60; i >= 0; i -= 4) s.push_back(hex[(v >> i) & 15]);
-    return s;
-}
-
 } // namespace detail
 
 /// One decoded record.
 struct JournalRecord {
     std::uint64_t seq = 0;
-    std::uint64_t offset = 0; ///< byte offset of the record header in the file
+    std::uint64_t offset = 0; ///< byte offset of the record header in the file (0: kept by a backend)
     boost::json::object op;
 };
 
@@ -244,6 +243,36 @@ struct JournalContents {
 [[nodiscard]] inline JournalContents read_journal(const std::filesystem::path& path,
                                                   std::uint64_t max_bytes = 1ull << 30) {
     return decode_journal(detail::read_file(path, max_bytes), path.string());
+}
+
+/// Check and decode a journal a backend returned (Backend::journal_read):
+/// every record's checksum, the sequence and the JSON. A database has no
+/// torn tail, so any bad record is an Error naming the location and record.
+[[nodiscard]] inline JournalContents decode_journal(const StoredJournal& j) {
+    JournalContents c;
+    c.id = j.id;
+    c.base_seq = j.base_seq;
+    std::uint64_t expect = j.base_seq + 1;
+    for (const auto& r : j.records) {
+        const std::string where = j.location + " journal record " + std::to_string(r.seq);
+        if (r.seq != expect)
+            throw Error(errc::corrupt, where + ": expected record " + std::to_string(expect) +
+                                           " (records missing or reordered)");
+        if (detail::record_checksum(r.seq, r.payload) != r.checksum)
+            throw Error(errc::corrupt, where + ": checksum mismatch (the stored payload was changed); restore the state "
+                                               "from the snapshot (tradestate verify)");
+        boost::json::value v;
+        try {
+            v = detail::parse(r.payload, where);
+        } catch (const Error& e) {
+            throw Error(errc::corrupt, where + " has a valid checksum but unreadable JSON: " + e.what());
+        }
+        if (!v.is_object() || !v.get_object().contains("op"))
+            throw Error(errc::corrupt, where + " is not a journal operation (JSON object with \"op\")");
+        c.records.push_back({r.seq, 0, std::move(v.get_object())});
+        ++expect;
+    }
+    return c;
 }
 
 // ------------------------------------------------------------- operations
@@ -421,8 +450,8 @@ inline ReplayResult replay_journal(SessionState& s, const JournalContents& conte
             continue;
         }
         try {
-            apply_journal_op(work, rec.op, name + " record " + std::to_string(rec.seq) + " at offset " +
-                                               std::to_string(rec.offset));
+            apply_journal_op(work, rec.op, name + " record " + std::to_string(rec.seq) +
+                                               (rec.offset ? " at offset " + std::to_string(rec.offset) : std::string()));
         } catch (const Error& e) {
             throw Error(errc::corrupt, e.what());
         }
@@ -446,9 +475,32 @@ inline ReplayResult replay_journal(SessionState& s, const std::filesystem::path&
 
 // ----------------------------------------------------------------- writer
 
-/// The appending side. One writer per journal: the caller holds the
-/// session's writer lease. Thread-safe.
-class Journal {
+/// The appending side of a journal, wherever it is kept. One writer per
+/// journal: the caller holds the session's writer lease. Thread-safe.
+class JournalWriter {
+public:
+    virtual ~JournalWriter() = default;
+    /// Names the journal inside the snapshots it belongs to.
+    [[nodiscard]] virtual std::uint64_t id() const = 0;
+    /// Sequence number of the last record appended (base_seq when empty).
+    [[nodiscard]] virtual std::uint64_t last_seq() const = 0;
+    /// Where the journal is kept (a path, a database table), for messages.
+    [[nodiscard]] virtual std::string where() const = 0;
+    /// Append operations with one write (and one flush, per the policy);
+    /// returns the last sequence number once they are written.
+    virtual std::uint64_t append(const std::vector<boost::json::object>& ops) = 0;
+    std::uint64_t append(const boost::json::object& op) { return append(std::vector<boost::json::object>{op}); }
+    /// After a durable snapshot holding the records up to `through_seq`:
+    /// drop them, keep the newer ones.
+    virtual void compact(std::uint64_t through_seq) = 0;
+    /// After a durable snapshot holding every record: start empty.
+    virtual void reset() = 0;
+    /// Flush to stable storage now, whatever the policy.
+    virtual void sync() = 0;
+};
+
+/// A journal file: `<state_dir>/<session>.journal` (the layout above).
+class Journal final : public JournalWriter {
 public:
     struct Stats {
         std::uint64_t appends = 0;
@@ -496,10 +548,11 @@ public:
     Journal(const Journal&) = delete;
     Journal& operator=(const Journal&) = delete;
 
-    [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+    [[nodiscard]] std::uint64_t id() const noexcept override { return id_; }
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+    [[nodiscard]] std::string where() const override { return path_.string(); }
     [[nodiscard]] JournalFsync policy() const noexcept { return policy_; }
-    [[nodiscard]] std::uint64_t last_seq() const {
+    [[nodiscard]] std::uint64_t last_seq() const override {
         std::lock_guard lk(m_);
         return last_seq_;
     }
@@ -508,12 +561,11 @@ public:
         return stats_;
     }
 
-    /// Append one operation; returns its sequence number once it is written
-    /// (and fsynced, with `always`).
-    std::uint64_t append(const boost::json::object& op) { return append(std::vector<boost::json::object>{op}); }
+    using JournalWriter::append;
 
-    /// Append several operations with one write (and one fsync). Returns the last sequence number.
-    std::uint64_t append(const std::vector<boost::json::object>& ops) {
+    /// Append several operations with one write (and one fsync, with
+    /// `always`). Returns the last sequence number.
+    std::uint64_t append(const std::vector<boost::json::object>& ops) override {
         std::lock_guard lk(m_);
         if (failed_)
             throw Error(errc::io, path_.string() + ": the journal had a write or fsync error earlier (" + failure_ +
@@ -551,14 +603,14 @@ public:
     }
 
     /// Flush to stable storage now (whatever the policy).
-    void sync() {
+    void sync() override {
         std::lock_guard lk(m_);
         sync_locked();
     }
 
     /// After a durable snapshot that contains every record up to `last_seq()`:
     /// replace the file by an empty journal (same id, base = last_seq) atomically.
-    void reset() {
+    void reset() override {
         std::lock_guard lk(m_);
         detail::write_file_atomic(path_, detail::journal_header(id_, last_seq_), true);
         fd_ = open_append(path_);
@@ -570,7 +622,7 @@ public:
     /// After a durable snapshot that contains the records up to `through_seq`
     /// (taken while appends went on, e.g. by a background saver): drop those
     /// records and keep the newer ones, replacing the file atomically.
-    void compact(std::uint64_t through_seq) {
+    void compact(std::uint64_t through_seq) override {
         std::lock_guard lk(m_);
         if (through_seq > last_seq_)
             throw Error(errc::invalid_argument, path_.string() + ": cannot compact through record " +
@@ -658,6 +710,95 @@ private:
     std::string failure_;
     Stats stats_;
     std::thread flusher_;
+};
+
+/// A journal kept by the backend itself (Backend::has_journal(), e.g.
+/// postgres): each append is one transaction, fenced by the writer lease.
+/// The policy maps to the backend's durability: `always` waits for stable
+/// storage, `every_second` and `never` let the server flush on its own
+/// (PostgreSQL's asynchronous commit, flushed within a second).
+class BackendJournal final : public JournalWriter {
+public:
+    /// Start journal `id` (0 picks a random one) for `session` after record `base_seq`.
+    [[nodiscard]] static std::unique_ptr<BackendJournal> create(Backend& backend, const std::string& session,
+                                                                JournalFsync policy, std::uint64_t base_seq = 0,
+                                                                std::uint64_t id = 0) {
+        if (id == 0) {
+            std::random_device rd;
+            id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        }
+        if (id == 0) id = 1;
+        backend.journal_start(session, id, base_seq);
+        return std::unique_ptr<BackendJournal>(new BackendJournal(backend, session, policy, id, base_seq));
+    }
+
+    /// Continue the session's current journal (errc::not_found if none was started).
+    [[nodiscard]] static std::unique_ptr<BackendJournal> open(Backend& backend, const std::string& session,
+                                                              JournalFsync policy) {
+        auto j = backend.journal_read(session);
+        if (!j) throw Error(errc::not_found, "session '" + session + "' has no journal in " + backend.name());
+        const auto c = decode_journal(*j);
+        return std::unique_ptr<BackendJournal>(new BackendJournal(backend, session, policy, c.id, c.last_seq()));
+    }
+
+    [[nodiscard]] std::uint64_t id() const override { return id_; }
+    [[nodiscard]] std::uint64_t last_seq() const override {
+        std::lock_guard lk(m_);
+        return last_seq_;
+    }
+    [[nodiscard]] std::string where() const override {
+        return "the journal of session '" + session_ + "' in " + backend_.name();
+    }
+
+    using JournalWriter::append;
+    std::uint64_t append(const std::vector<boost::json::object>& ops) override {
+        std::lock_guard lk(m_);
+        std::vector<JournalEntry> recs;
+        recs.reserve(ops.size());
+        std::uint64_t seq = last_seq_;
+        for (const auto& op : ops) {
+            JournalEntry e;
+            e.seq = ++seq;
+            e.payload = detail::print(op, {.indent = -1});
+            if (e.payload.size() > detail::journal_max_payload)
+                throw Error(errc::invalid_argument, where() + ": a journal record of " + std::to_string(e.payload.size()) +
+                                                        " bytes is over the 16 MiB limit");
+            e.checksum = detail::record_checksum(e.seq, e.payload);
+            recs.push_back(std::move(e));
+        }
+        if (recs.empty()) return last_seq_;
+        backend_.journal_append(session_, id_, recs, policy_ == JournalFsync::always);
+        last_seq_ = seq;
+        return seq;
+    }
+
+    void compact(std::uint64_t through_seq) override {
+        std::lock_guard lk(m_);
+        if (through_seq > last_seq_)
+            throw Error(errc::invalid_argument, where() + ": cannot compact through record " +
+                                                    std::to_string(through_seq) + ", the last one is " +
+                                                    std::to_string(last_seq_));
+        backend_.journal_compact(session_, id_, through_seq);
+    }
+
+    void reset() override {
+        std::lock_guard lk(m_);
+        backend_.journal_compact(session_, id_, last_seq_);
+    }
+
+    void sync() override {} // every append is its own committed transaction
+
+private:
+    BackendJournal(Backend& backend, std::string session, JournalFsync policy, std::uint64_t id, std::uint64_t last)
+        : backend_(backend), session_(std::move(session)), policy_(policy), id_(id), last_seq_(last) {}
+
+    Backend& backend_;
+    std::string session_;
+    JournalFsync policy_;
+    std::uint64_t id_;
+    mutable std::mutex m_;
+    std::uint64_t last_seq_;
 };
 
 } // namespace tradestate

@@ -9,6 +9,9 @@
 //             checksum, doc_text, document jsonb, save_token, written_at)
 //   views(session, name, doc_text, document jsonb, updated_at)
 //   leases(session, generation, app, host, pid, backend_pid, acquired_at, released_at)
+//   journal_heads(session, journal_id, base_seq, started_at)        (version 2)
+//   journal(session, seq, payload, checksum, written_at)
+//   journal_replaced(session, journal_id, seq, payload, checksum, written_at, replaced_at)
 //
 // `doc_text` is the exact compact JSON the host handed over (key order kept;
 // JSONB would reorder keys), checksummed with XXH3 and verified on every
@@ -49,7 +52,7 @@ namespace {
 namespace json = boost::json;
 using clock_type = std::chrono::steady_clock;
 
-constexpr int schema_version_supported = 1;
+constexpr int schema_version_supported = 2;
 
 /// The connection broke (as opposed to an SQL error on a live connection).
 struct ConnectionLost {
@@ -283,6 +286,7 @@ private:
                                               "): upgrade tradestate on this host, or use another schema");
             }
             if (have < 1) migrate_v1();
+            if (have < 2) migrate_v2();
             (void)exec("COMMIT", {}, "migrate");
             if (have < schema_version_supported)
                 log_->info("postgres: schema {} at {} migrated from version {} to {}", st_.schema, target_, have,
@@ -298,7 +302,6 @@ private:
 
 
     void migrate_v1() {
-        const std::string& s = s_;
         const std::string ddl = R"SQL(
 CREATE TABLE S.sessions (
     name        text PRIMARY KEY,
@@ -430,6 +433,124 @@ BEGIN
 END $f$;
 INSERT INTO S.schema_version (version, applied_by) VALUES (1, 'tradestate postgres plugin');
 )SQL";
+        run_ddl(ddl, "create tables");
+    }
+
+    /// Version 2: the per-trade journal (Backend::journal_*). One head row
+    /// per session names the current journal and its base; records after
+    /// the base live in `journal`; records a new journal replaced before
+    /// any snapshot held them are moved to `journal_replaced`, never dropped.
+    void migrate_v2() {
+        const std::string ddl = R"SQL(
+CREATE TABLE S.journal_heads (
+    session     text PRIMARY KEY,
+    journal_id  text NOT NULL,
+    base_seq    bigint NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE S.journal (
+    session     text NOT NULL REFERENCES S.journal_heads(session) ON DELETE CASCADE,
+    seq         bigint NOT NULL,
+    payload     text NOT NULL,
+    checksum    text NOT NULL,
+    written_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (session, seq)
+);
+CREATE TABLE S.journal_replaced (
+    session     text NOT NULL,
+    journal_id  text NOT NULL,
+    seq         bigint NOT NULL,
+    payload     text NOT NULL,
+    checksum    text NOT NULL,
+    written_at  timestamptz NOT NULL,
+    replaced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON S.journal_replaced (session, replaced_at);
+-- Lease fencing shared by the journal functions (as in save_snapshot).
+CREATE FUNCTION S.check_writer(p_session text, p_generation bigint) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE
+    v_gen bigint;
+BEGIN
+    IF p_generation IS NULL THEN
+        IF NOT pg_try_advisory_xact_lock_shared(S.lock_key(p_session)) THEN
+            RAISE EXCEPTION 'session % is leased by another writer', p_session USING ERRCODE = 'TSL01';
+        END IF;
+    ELSE
+        SELECT generation INTO v_gen FROM S.leases WHERE session = p_session FOR SHARE;
+        IF v_gen IS DISTINCT FROM p_generation THEN
+            RAISE EXCEPTION 'lease generation is now %, this writer holds %', coalesce(v_gen::text, 'none'), p_generation
+                USING ERRCODE = 'TSL02';
+        END IF;
+    END IF;
+END $f$;
+CREATE FUNCTION S.journal_start(p_session text, p_generation bigint, p_id text, p_base bigint) RETURNS bigint
+LANGUAGE plpgsql AS $f$
+DECLARE
+    v_kept bigint;
+BEGIN
+    PERFORM S.check_writer(p_session, p_generation);
+    INSERT INTO S.journal_replaced (session, journal_id, seq, payload, checksum, written_at)
+    SELECT j.session, h.journal_id, j.seq, j.payload, j.checksum, j.written_at
+    FROM S.journal j JOIN S.journal_heads h USING (session) WHERE j.session = p_session;
+    GET DIAGNOSTICS v_kept = ROW_COUNT;
+    DELETE FROM S.journal WHERE session = p_session;
+    INSERT INTO S.journal_heads AS h (session, journal_id, base_seq) VALUES (p_session, p_id, p_base)
+    ON CONFLICT (session) DO UPDATE SET journal_id = p_id, base_seq = p_base, started_at = now();
+    RETURN v_kept;
+END $f$;
+-- Append records p_first .. p_first + n - 1 to journal p_id. Idempotent for
+-- a retry after a lost connection: the same records already there are a success.
+CREATE FUNCTION S.journal_append(p_session text, p_generation bigint, p_id text, p_first bigint,
+                                 p_payloads text[], p_sums text[]) RETURNS bigint
+LANGUAGE plpgsql AS $f$
+DECLARE
+    v_id text;
+    v_last bigint;
+    v_sum text;
+BEGIN
+    PERFORM S.check_writer(p_session, p_generation);
+    SELECT journal_id, base_seq INTO v_id, v_last FROM S.journal_heads WHERE session = p_session FOR UPDATE;
+    IF v_id IS DISTINCT FROM p_id THEN
+        RAISE EXCEPTION 'the current journal of session % is %, not %', p_session, coalesce(v_id, 'none'), p_id
+            USING ERRCODE = 'TSJ01';
+    END IF;
+    SELECT checksum INTO v_sum FROM S.journal WHERE session = p_session AND seq = p_first;
+    IF FOUND THEN
+        IF v_sum = p_sums[1] THEN
+            RETURN p_first + cardinality(p_payloads) - 1;
+        END IF;
+        RAISE EXCEPTION 'journal record % of session % already holds other data', p_first, p_session
+            USING ERRCODE = 'TSJ02';
+    END IF;
+    SELECT coalesce(max(seq), v_last) INTO v_last FROM S.journal WHERE session = p_session;
+    IF v_last <> p_first - 1 THEN
+        RAISE EXCEPTION 'journal of session % ends at record %, the append starts at %', p_session, v_last, p_first
+            USING ERRCODE = 'TSJ02';
+    END IF;
+    INSERT INTO S.journal (session, seq, payload, checksum)
+    SELECT p_session, p_first + o - 1, p, c FROM unnest(p_payloads, p_sums) WITH ORDINALITY AS u(p, c, o);
+    RETURN p_first + cardinality(p_payloads) - 1;
+END $f$;
+CREATE FUNCTION S.journal_compact(p_session text, p_generation bigint, p_id text, p_through bigint) RETURNS void
+LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM S.check_writer(p_session, p_generation);
+    UPDATE S.journal_heads SET base_seq = greatest(base_seq, p_through)
+    WHERE session = p_session AND journal_id = p_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the current journal of session % is not %', p_session, p_id USING ERRCODE = 'TSJ01';
+    END IF;
+    DELETE FROM S.journal WHERE session = p_session AND seq <= p_through;
+END $f$;
+INSERT INTO S.schema_version (version, applied_by) VALUES (2, 'tradestate postgres plugin');
+)SQL";
+        run_ddl(ddl, "create the journal tables");
+    }
+
+    /// Run a multi-statement DDL script: `S.` becomes the quoted schema,
+    /// SCHEMANAME its name, CHANNEL the notification channel.
+    void run_ddl(const std::string& ddl, const char* what) {
+        const std::string& s = s_;
         std::string sql;
         for (std::size_t i = 0; i < ddl.size();) {
             if (ddl.compare(i, 2, "S.") == 0 && (i == 0 || !std::isalnum(static_cast<unsigned char>(ddl[i - 1])))) {
@@ -449,7 +570,7 @@ INSERT INTO S.schema_version (version, applied_by) VALUES (1, 'tradestate postgr
         if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
             if (PQstatus(conn_.get()) != CONNECTION_OK) throw ConnectionLost{conn_error(conn_.get(), st_)};
             const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-            throw SqlError{state ? state : "", conn_error(conn_.get(), st_), "create tables"};
+            throw SqlError{state ? state : "", conn_error(conn_.get(), st_), what};
         }
     }
 
@@ -664,8 +785,10 @@ public:
                     }
                 }
                 auto r = sql("DELETE FROM " + s + ".sessions WHERE name = $1", {session}, what);
+                auto j = sql("DELETE FROM " + s + ".journal_heads WHERE session = $1", {session}, what);
+                (void)sql("DELETE FROM " + s + ".journal_replaced WHERE session = $1", {session}, what);
                 (void)sql("COMMIT", {}, what);
-                return std::string(PQcmdTuples(r.get())) != "0";
+                return std::string(PQcmdTuples(r.get())) != "0" || std::string(PQcmdTuples(j.get())) != "0";
             } catch (const Error& e) {
                 if (e.code() != errc::locked) (void)rollback();
                 throw;
@@ -764,6 +887,84 @@ public:
         return std::make_unique<PgLease>(core_, std::move(state));
     }
 
+    // ---- per-trade journal ---------------------------------------------
+    [[nodiscard]] bool has_journal() const override { return true; }
+
+    [[nodiscard]] std::optional<StoredJournal> journal_read(const std::string& session) override {
+        validate_session_name(session);
+        const std::string what = "reading the journal of session '" + session + "' in " + core_->target();
+        return core_->with_conn(what, [&](bool) -> std::optional<StoredJournal> {
+            // One snapshot of both tables.
+            (void)sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, what);
+            try {
+                auto h = sql("SELECT journal_id, base_seq FROM " + core_->schema_q() +
+                                 ".journal_heads WHERE session = $1",
+                             {session}, what);
+                if (PQntuples(h.get()) == 0) {
+                    (void)sql("COMMIT", {}, what);
+                    return std::nullopt;
+                }
+                StoredJournal j;
+                j.location = location(session);
+                j.id = parse_id(PQgetvalue(h.get(), 0, 0), j.location);
+                j.base_seq = static_cast<std::uint64_t>(to_i64(PQgetvalue(h.get(), 0, 1)));
+                auto r = sql("SELECT seq, payload, checksum FROM " + core_->schema_q() +
+                                 ".journal WHERE session = $1 AND seq > $2 ORDER BY seq",
+                             {session, std::to_string(j.base_seq)}, what);
+                (void)sql("COMMIT", {}, what);
+                for (int i = 0; i < PQntuples(r.get()); ++i) {
+                    JournalEntry e;
+                    e.seq = static_cast<std::uint64_t>(to_i64(PQgetvalue(r.get(), i, 0)));
+                    e.payload.assign(PQgetvalue(r.get(), i, 1), static_cast<std::size_t>(PQgetlength(r.get(), i, 1)));
+                    e.checksum = parse_id(PQgetvalue(r.get(), i, 2),
+                                          j.location + " journal record " + std::to_string(e.seq));
+                    j.records.push_back(std::move(e));
+                }
+                return j;
+            } catch (const Error&) {
+                (void)rollback();
+                throw;
+            }
+        });
+    }
+
+    void journal_start(const std::string& session, std::uint64_t id, std::uint64_t base_seq) override {
+        validate_session_name(session);
+        const std::string what = "starting a journal for session '" + session + "' in " + core_->target();
+        const auto r = fenced(session, what, "journal_start($1, $2, $3, $4)",
+                              {detail::hex64(id), std::to_string(base_seq)}, true);
+        const auto kept = r.empty() ? 0 : to_i64(r.c_str());
+        if (kept > 0)
+            core_->log().warn("postgres: {} records of the previous journal of session '{}' were in no snapshot; kept "
+                              "in {}.journal_replaced",
+                              kept, session, core_->schema_q());
+    }
+
+    void journal_append(const std::string& session, std::uint64_t id, const std::vector<JournalEntry>& records,
+                        bool durable) override {
+        validate_session_name(session);
+        if (records.empty()) return;
+        const std::string what = "appending journal record " + std::to_string(records.front().seq) +
+                                 (records.size() > 1 ? ".." + std::to_string(records.back().seq) : std::string()) +
+                                 " of session '" + session + "' to " + core_->target();
+        std::vector<std::string> payloads, sums;
+        for (const auto& e : records) {
+            payloads.push_back(e.payload);
+            sums.push_back(detail::hex64(e.checksum));
+        }
+        (void)fenced(session, what, "journal_append($1, $2, $3, $4, $5, $6)",
+                     {detail::hex64(id), std::to_string(records.front().seq), text_array(payloads), text_array(sums)},
+                     durable);
+    }
+
+    void journal_compact(const std::string& session, std::uint64_t id, std::uint64_t through_seq) override {
+        validate_session_name(session);
+        const std::string what = "compacting the journal of session '" + session + "' through record " +
+                                 std::to_string(through_seq) + " in " + core_->target();
+        (void)fenced(session, what, "journal_compact($1, $2, $3, $4)",
+                     {detail::hex64(id), std::to_string(through_seq)}, true);
+    }
+
     [[nodiscard]] bool has_history() const override { return true; }
 
     [[nodiscard]] std::vector<SnapshotInfo> history(const std::string& session) override {
@@ -794,6 +995,77 @@ public:
 
 private:
     /// Run SQL inside with_conn; SQL errors become Error(io).
+    /// One transaction calling `<schema>.<call>` with ($1 session, $2 lease
+    /// generation or NULL, then `args`), fenced like save(); returns the
+    /// first column as text. `durable` false: asynchronous commit (the
+    /// server flushes it within a few hundred ms; a crash of this process
+    /// loses nothing once COMMIT returned).
+    std::string fenced(const std::string& session, const std::string& what, const std::string& call,
+                       const std::vector<std::string>& args, bool durable) {
+        return core_->with_conn(what, [&](bool) -> std::string {
+            Params params{session, std::nullopt};
+            if (auto l = core_->find_lease(session)) {
+                if (l->lost)
+                    throw Error(errc::locked, what + " refused: this process lost its writer lease (" + l->lost_reason +
+                                                  "); stop this writer and resume from the stored state");
+                params[1] = std::to_string(l->generation);
+            }
+            for (const auto& a : args) params.emplace_back(a);
+            try {
+                (void)core_->exec("BEGIN", {}, what);
+                if (!durable) (void)core_->exec("SET LOCAL synchronous_commit = off", {}, what);
+                auto r = core_->exec("SELECT " + core_->schema_q() + "." + call, params, what);
+                std::string first = PQntuples(r.get()) > 0 && !PQgetisnull(r.get(), 0, 0) ? PQgetvalue(r.get(), 0, 0) : "";
+                (void)core_->exec("COMMIT", {}, what);
+                return first;
+            } catch (const Core::SqlError& e) {
+                core_->rollback_quietly();
+                if (e.code == "TSL01")
+                    throw Error(errc::locked, what + " refused: session '" + session + "' is being written by " +
+                                                  core_->describe_holder(session) +
+                                                  "; stop that writer or use another session");
+                if (e.code == "TSL02") {
+                    if (auto l = core_->find_lease(session)) core_->mark_lost(*l, e.message);
+                    throw Error(errc::locked, what + " refused: this process lost its writer lease (" + e.message +
+                                                  "; the lease is now held by " + core_->describe_holder(session) +
+                                                  "); stop this writer");
+                }
+                if (e.code == "TSJ01" || e.code == "TSJ02")
+                    throw Error(errc::corrupt, what + " refused: " + e.message);
+                throw Error(errc::io, what + " failed: " + e.message + " (SQLSTATE " + e.code + ")");
+            }
+        });
+    }
+
+    /// A PostgreSQL text[] literal.
+    static std::string text_array(const std::vector<std::string>& items) {
+        std::string out = "{";
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            if (i) out.push_back(',');
+            out.push_back('"');
+            for (char c : items[i]) {
+                if (c == '"' || c == '\\') out.push_back('\\');
+                out.push_back(c);
+            }
+            out.push_back('"');
+        }
+        out.push_back('}');
+        return out;
+    }
+
+    /// 16 hex digits as stored for journal ids and checksums.
+    static std::uint64_t parse_id(const char* text, const std::string& where) {
+        std::uint64_t v = 0;
+        const std::string_view t(text);
+        if (t.size() != 16) throw Error(errc::corrupt, where + ": '" + std::string(t) + "' is not 16 hex digits");
+        for (char c : t) {
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0) throw Error(errc::corrupt, where + ": '" + std::string(t) + "' is not 16 hex digits");
+            v = (v << 4) | static_cast<std::uint64_t>(d);
+        }
+        return v;
+    }
+
     result_ptr sql(const std::string& text, const Params& params, const std::string& what) {
         try {
             return core_->exec(text, params, what);

@@ -4,6 +4,7 @@
 #include <tradestate/backend.hpp>
 #include <tradestate/detail/checksum.hpp>
 #include <tradestate/detail/json.hpp>
+#include <tradestate/journal.hpp>
 #include <tradestate/plugin_loader.hpp>
 #include <tradestate/postgres/follower.hpp>
 
@@ -20,6 +21,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -806,6 +809,199 @@ TEST_F(PgTest, ServerRestartMidRunBackendSurvivesAndStateIsIntact) {
     }());
     EXPECT_THROW((void)other->acquire_writer("runner"), Error);
     lease.reset();
+}
+
+// ------------------------------------------------------ per-trade journal
+
+namespace jop = tradestate::journal_op;
+using tradestate::BackendJournal;
+using tradestate::JournalFsync;
+using tradestate::Money;
+
+json::object cash_op(std::uint64_t n) { return jop::cash(Money::from_paise(static_cast<std::int64_t>(n)), "t" + std::to_string(n)); }
+
+TEST_F(PgTest, JournalAppendReadCompactAndReplay) {
+    auto b = open();
+    ASSERT_TRUE(b->has_journal());
+    EXPECT_FALSE(b->journal_read("j").has_value());
+    auto lease = b->acquire_writer("j");
+    auto w = BackendJournal::create(*b, "j", JournalFsync::always, 0, 0x1234abcd);
+    EXPECT_EQ(w->id(), 0x1234abcdu);
+    EXPECT_EQ(w->append(cash_op(1)), 1u);
+    EXPECT_EQ(w->append(cash_op(2)), 2u);
+    EXPECT_EQ(w->append(std::vector<json::object>{cash_op(3), cash_op(4), cash_op(5)}), 5u);
+    auto stored = b->journal_read("j");
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(stored->id, 0x1234abcdu);
+    EXPECT_EQ(stored->base_seq, 0u);
+    EXPECT_NE(stored->location.find(schema_), std::string::npos) << stored->location;
+    auto c = tradestate::decode_journal(*stored);
+    ASSERT_EQ(c.records.size(), 5u);
+    for (std::uint64_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(c.records[i].seq, i + 1);
+        EXPECT_EQ(c.records[i].op, cash_op(i + 1));
+    }
+    // A snapshot holds records 1..3: they go, 4 and 5 stay.
+    w->compact(3);
+    c = tradestate::decode_journal(*b->journal_read("j"));
+    EXPECT_EQ(c.base_seq, 3u);
+    ASSERT_EQ(c.records.size(), 2u);
+    EXPECT_EQ(c.records[0].seq, 4u);
+    // Replay over a state that holds record 3 applies exactly 4 and 5.
+    tradestate::SessionState st;
+    st.portfolio = tradestate::Portfolio(Money::from_rupees(1000));
+    tradestate::set_journal_mark(st, {0x1234abcd, 3});
+    const auto r = tradestate::replay_journal(st, c, "j");
+    EXPECT_TRUE(r.replayed);
+    EXPECT_EQ(r.applied, 2u);
+    EXPECT_EQ(st.portfolio.cash(), Money::from_rupees(1000) + Money::from_paise(9));
+    EXPECT_EQ(tradestate::journal_mark(st)->seq, 5u);
+    // Another writer object continues where the journal ends.
+    w.reset();
+    auto w2 = BackendJournal::open(*b, "j", JournalFsync::every_second);
+    EXPECT_EQ(w2->last_seq(), 5u);
+    EXPECT_EQ(w2->append(cash_op(6)), 6u);
+    w2->reset();
+    EXPECT_TRUE(b->journal_read("j")->records.empty());
+    EXPECT_EQ(b->journal_read("j")->base_seq, 6u);
+    // remove() takes the journal with the session.
+    b->save("j", as_doc(seed_doc(1)), meta_for(1));
+    lease.reset();
+    EXPECT_TRUE(b->remove("j"));
+    EXPECT_FALSE(b->journal_read("j").has_value());
+}
+
+TEST_F(PgTest, JournalRecordChangedBehindOurBackIsNamedCorruption) {
+    auto b = open();
+    auto lease = b->acquire_writer("j");
+    auto w = BackendJournal::create(*b, "j", JournalFsync::always, 0, 7);
+    (void)w->append(std::vector<json::object>{cash_op(1), cash_op(2), cash_op(3)});
+    Raw raw(url_);
+    raw.exec("UPDATE " + q("journal") + " SET payload = replace(payload, 't2', 't9') WHERE seq = 2");
+    try {
+        (void)tradestate::decode_journal(*b->journal_read("j"));
+        FAIL() << "a changed record was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::corrupt);
+        const std::string m = e.what();
+        EXPECT_NE(m.find("journal record 2"), std::string::npos) << m;
+        EXPECT_NE(m.find("checksum mismatch"), std::string::npos) << m;
+    }
+    raw.exec("DELETE FROM " + q("journal") + " WHERE seq = 2");
+    try {
+        (void)tradestate::decode_journal(*b->journal_read("j"));
+        FAIL() << "a missing record was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::corrupt);
+        EXPECT_NE(std::string(e.what()).find("expected record 2"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(PgTest, JournalAppendsAreFencedAndChecked) {
+    auto a = open({{"application_name", "runner-a"}});
+    auto b = open({{"application_name", "runner-b"}});
+    auto lease = a->acquire_writer("j");
+    auto w = BackendJournal::create(*a, "j", JournalFsync::always, 10, 99);
+    EXPECT_EQ(w->append(cash_op(1)), 11u);
+    // Another process without the lease is refused, naming the holder.
+    auto e1 = tradestate::JournalEntry{12, tradestate::detail::print(json::value(cash_op(2)), {-1}), 0};
+    e1.checksum = tradestate::detail::record_checksum(e1.seq, e1.payload);
+    try {
+        b->journal_append("j", 99, {e1}, true);
+        FAIL() << "an append without the lease landed";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::locked) << e.what();
+        EXPECT_NE(std::string(e.what()).find("runner-a"), std::string::npos) << e.what();
+    }
+    // A gap, a wrong journal id: refused. The same records again (a retry): accepted once.
+    auto gap = e1;
+    gap.seq = 14;
+    gap.checksum = tradestate::detail::record_checksum(gap.seq, gap.payload);
+    EXPECT_THROW(a->journal_append("j", 99, {gap}, true), Error);
+    EXPECT_THROW(a->journal_append("j", 98, {e1}, true), Error);
+    a->journal_append("j", 99, {e1}, true);
+    a->journal_append("j", 99, {e1}, false);
+    auto c = tradestate::decode_journal(*a->journal_read("j"));
+    ASSERT_EQ(c.records.size(), 2u);
+    EXPECT_EQ(c.records.back().seq, 12u);
+    auto other = e1;
+    other.payload = tradestate::detail::print(json::value(cash_op(77)), {-1});
+    other.checksum = tradestate::detail::record_checksum(other.seq, other.payload);
+    try {
+        a->journal_append("j", 99, {other}, true);
+        FAIL() << "a different record 12 replaced the stored one";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::corrupt) << e.what();
+    }
+    // A new journal keeps the unsnapshotted records aside instead of dropping them.
+    auto w2 = BackendJournal::create(*a, "j", JournalFsync::always, 0, 100);
+    EXPECT_TRUE(a->journal_read("j")->records.empty());
+    Raw raw(url_);
+    EXPECT_EQ(raw.one("SELECT count(*) FROM " + q("journal_replaced") + " WHERE journal_id = '" +
+                      tradestate::detail::hex64(99) + "'"),
+              "2");
+}
+
+TEST_F(PgTest, KilledJournalWriterLosesNoAcknowledgedRecord) {
+    // A child appends records (policy always) and acknowledges each on a
+    // pipe; it is SIGKILLed at a random moment, then the next child
+    // continues. Every acknowledged record must be stored, in order.
+    const auto options_for_child = options();
+    std::mt19937 rng(20261127);
+    std::uint64_t max_acked = 0, acks = 0;
+    for (int round = 0; round < 12; ++round) {
+        int fds[2];
+        ASSERT_EQ(::pipe(fds), 0);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            ::close(fds[0]);
+            try {
+                auto loader = tradestate::PluginLoader({TRADESTATE_TEST_PLUGIN_DIR}, quiet());
+                auto b = loader.open("postgres", options_for_child);
+                std::unique_ptr<tradestate::WriterLease> lease;
+                for (int i = 0; !lease; ++i) {
+                    try {
+                        lease = b->acquire_writer("k");
+                    } catch (const Error&) {
+                        if (i > 200) ::_exit(3);
+                    }
+                }
+                std::unique_ptr<BackendJournal> w;
+                if (b->journal_read("k")) w = BackendJournal::open(*b, "k", JournalFsync::always);
+                else w = BackendJournal::create(*b, "k", JournalFsync::always, 0, 42);
+                for (;;) {
+                    const std::uint64_t next = w->last_seq() + 1;
+                    const auto seq = w->append(cash_op(next));
+                    if (::write(fds[1], &seq, sizeof seq) != static_cast<ssize_t>(sizeof seq)) ::_exit(4);
+                }
+            } catch (...) {
+                ::_exit(5);
+            }
+        }
+        ::close(fds[1]);
+        std::uint64_t seq = 0;
+        // Wait for the first ack of this round, then kill after a random delay.
+        ASSERT_EQ(::read(fds[0], &seq, sizeof seq), static_cast<ssize_t>(sizeof seq)) << "round " << round;
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(1, 80)(rng)));
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+        do {
+            EXPECT_GT(seq, max_acked);
+            max_acked = seq;
+            ++acks;
+        } while (::read(fds[0], &seq, sizeof seq) == static_cast<ssize_t>(sizeof seq));
+        ::close(fds[0]);
+        auto b = open();
+        const auto c = tradestate::decode_journal(*b->journal_read("k"));
+        ASSERT_GE(c.last_seq(), max_acked) << "round " << round << ": an acknowledged record is missing";
+        ASSERT_EQ(c.records.size(), c.last_seq());
+        for (const auto& r : c.records) ASSERT_EQ(r.op, cash_op(r.seq));
+    }
+    EXPECT_GT(acks, 12u);
+    std::cout << "journal kill test: 12 SIGKILLs, " << acks << " acknowledged appends, none lost\n";
 }
 
 } // namespace

@@ -13,8 +13,10 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -203,9 +205,25 @@ std::vector<std::string> backends_present() {
     return ::testing::AssertionSuccess();
 }
 
+/// The private PostgreSQL server ctest starts for the Postgres/ instances.
+std::string pg_url() {
+    const char* u = std::getenv("TRADESTATE_TEST_PG_URL");
+    return u ? u : "";
+}
+
 class RunnerE2E : public ::testing::TestWithParam<std::string> {
 protected:
+    static std::string pg_schema(const std::string& name) {
+        std::string t = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        std::string clean;
+        for (char c : t)
+            if (std::isalnum(static_cast<unsigned char>(c))) clean.push_back(static_cast<char>(std::tolower(c)));
+        return "e2e_" + clean.substr(0, 24) + "_" + name + "_" + std::to_string(::getpid());
+    }
     void SetUp() override {
+        if (GetParam() == "postgres" && pg_url().empty())
+            GTEST_SKIP() << "TRADESTATE_TEST_PG_URL is not set: the Postgres/ instances run through ctest, which starts "
+                            "a private PostgreSQL server";
         char tmpl[] = "/tmp/fno_runner_e2e.XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
@@ -221,8 +239,11 @@ protected:
         std::ofstream f(p);
         f << "[persistence]\nbackend = \"" << GetParam() << "\"\nstate_dir = \"" << (dir_ / name).string()
           << "\"\nplugin_dir = \"" << TRADESTATE_TEST_PLUGIN_DIR << "\"\nauto_save_every = " << auto_save
-          << "\nfsync = false\n\n[dashboard]\nenabled = false\n\n[runner]\nsim_clock = true\nseed = 4242\n"
-          << extra;
+          << "\nfsync = false\n";
+        if (GetParam() == "postgres") // one schema per test and config: the store is shared
+            f << "\n[persistence.postgres]\nurl = \"" << pg_url() << "\"\nschema = \"" << pg_schema(name)
+              << "\"\n";
+        f << "\n[dashboard]\nenabled = false\n\n[runner]\nsim_clock = true\nseed = 4242\n" << extra;
         return p;
     }
     std::vector<std::string> base(const fs::path& cfg) {
@@ -507,6 +528,9 @@ TEST_P(RunnerE2E, FailedSaveIsLoudNonZeroAndKeepsTheLastGoodState) {
     if (GetParam() == "mmap-binary")
         GTEST_SKIP() << "mmap-binary writes into already allocated file space, which RLIMIT_FSIZE does not limit: "
                         "this way of making a save fail does not apply";
+    if (GetParam() == "postgres")
+        GTEST_SKIP() << "the PostgreSQL server writes the data, not the runner: RLIMIT_FSIZE does not apply (connection "
+                        "loss and lost leases are tested in tests/postgres)";
     const auto cfg = config("s", "", 0); // no auto-save: only the final save
     ASSERT_EQ(run(args(cfg, "--iterations", "30"), out("good")), 0);
     const std::string good = text_of(load(cfg));
@@ -527,6 +551,32 @@ TEST_P(RunnerE2E, FailedSaveIsLoudNonZeroAndKeepsTheLastGoodState) {
     }
 }
 
+TEST_P(RunnerE2E, JournalKeepsEveryLoggedIterationAcrossKill9) {
+    // One snapshot at the start, then only the journal: whatever the runner
+    // logged as done before SIGKILL is back after the restart.
+    const auto cfg = config("j", "", 100000);
+    auto v = base(cfg);
+    v[4] = "1";
+    auto p = spawn(v, out("killed"));
+    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 40 |") != std::string::npos; }))
+        << p->output();
+    ::kill(p->pid, SIGKILL);
+    EXPECT_EQ(p->wait(), 128 + SIGKILL);
+    const auto logged = numbers_after(p->output(), "🔁 Iteration ");
+    ASSERT_FALSE(logged.empty());
+    const long long last_logged = logged.back().second;
+    std::string t;
+    ASSERT_EQ(run(args(cfg, "--resume", "--iterations", "1"), out("resumed"), &t), 0) << t;
+    EXPECT_NE(t.find("📜 Replayed "), std::string::npos) << t;
+    const auto resumed = numbers_after(t, "🔢 Iteration: ");
+    ASSERT_FALSE(resumed.empty()) << t;
+    EXPECT_GE(resumed.front().second, last_logged) << t;
+    // The final save holds one more iteration, and the money invariant holds.
+    const auto st = load(cfg);
+    EXPECT_EQ(st.iteration, resumed.front().second + 1);
+    EXPECT_EQ(st.portfolio.reconcile(), tradestate::Money{});
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, RunnerE2E, ::testing::ValuesIn(backends_present()),
                          [](const ::testing::TestParamInfo<std::string>& p) {
                              std::string n = p.param;
@@ -534,6 +584,9 @@ INSTANTIATE_TEST_SUITE_P(Backends, RunnerE2E, ::testing::ValuesIn(backends_prese
                                  if (c == '-') c = '_';
                              return n;
                          });
+// Against a real PostgreSQL server (registered with its ctest fixture in CMakeLists.txt).
+INSTANTIATE_TEST_SUITE_P(Postgres, RunnerE2E, ::testing::Values(std::string("postgres")),
+                         [](const ::testing::TestParamInfo<std::string>&) { return std::string("postgres"); });
 
 TEST(RunnerCli, HelpDocumentsEveryOption) {
     char tmpl[] = "/tmp/fno_runner_help.XXXXXX";

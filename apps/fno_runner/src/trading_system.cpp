@@ -134,8 +134,15 @@ bool TradingSystem::load_system_state(const std::string& session_arg) {
     for (const auto& w : loaded->warnings) say("⚠️  " + w);
     // The per-trade journal: operations after this snapshot (a torn last record is only a warning).
     std::optional<tradestate::ReplayResult> replay;
-    if (opts_.config.persistence.journal) {
+    if (opts_.config.persistence.journal && backend_journal()) {
+        if (auto stored = persister_->backend().journal_read(session))
+            replay = tradestate::replay_journal(st, tradestate::decode_journal(*stored), stored->location + " journal");
+        else
+            replay.emplace();
+    } else if (opts_.config.persistence.journal) {
         replay = tradestate::replay_journal(st, journal_path(session), opts_.config.persistence.max_file_bytes);
+    }
+    if (replay) {
         for (const auto& w : replay->warnings) {
             say("⚠️  " + w);
             log_->warn("{}", w);
@@ -251,8 +258,26 @@ std::filesystem::path TradingSystem::journal_path(const std::string& session) co
 
 void TradingSystem::ensure_journal() {
     if (journal_ || !opts_.config.persistence.journal || !lease_) return;
-    const auto path = journal_path(opts_.session);
     const auto policy = tradestate::parse_journal_fsync(opts_.config.persistence.journal_fsync);
+    // The id is the checksum of the state the journal starts from: the same
+    // seed gives the same id, so runs stay byte-identical in `tradestate export`.
+    const auto state_id = [this] {
+        return tradestate::detail::xxh3(tradestate::detail::print(boost::json::value_from(state_), {-1}));
+    };
+    if (backend_journal()) {
+        auto& backend = persister_->backend();
+        if (replayed_ && replayed_->replayed) {
+            journal_ = tradestate::BackendJournal::open(backend, opts_.session, policy);
+            return;
+        }
+        // A journal this state does not hold is moved aside by the backend, not dropped.
+        journal_ = tradestate::BackendJournal::create(backend, opts_.session, policy, 0, state_id());
+        tradestate::set_journal_mark(state_, {journal_->id(), 0});
+        save_system_state();
+        log_->info("{} started (journal_fsync = {})", journal_->where(), tradestate::to_string(policy));
+        return;
+    }
+    const auto path = journal_path(opts_.session);
     std::error_code ec;
     if (replayed_ && replayed_->replayed && std::filesystem::exists(path, ec)) {
         journal_ = tradestate::Journal::open(path, policy, opts_.config.persistence.max_file_bytes);
@@ -267,10 +292,7 @@ void TradingSystem::ensure_journal() {
         std::filesystem::rename(path, aside, ec);
         log_->warn("the journal {} does not belong to this session's state; kept as {}", path.string(), aside.string());
     }
-    // The id is the checksum of the state the journal starts from: the same
-    // seed gives the same id, so runs stay byte-identical in `tradestate export`.
-    const auto id = tradestate::detail::xxh3(tradestate::detail::print(boost::json::value_from(state_), {-1}));
-    journal_ = tradestate::Journal::create(path, policy, 0, id);
+    journal_ = tradestate::Journal::create(path, policy, 0, state_id());
     tradestate::set_journal_mark(state_, {journal_->id(), 0});
     // The journal's records apply over this snapshot: without it they could not be replayed.
     save_system_state();
@@ -304,6 +326,9 @@ void TradingSystem::journal_step(const StepReport& rep, const tradestate::Portfo
                     e.what());
         if (saver_) saver_->flush(); // its callback compacts the journal
         journal_.reset();
+        // Whether the failed records landed is unknown: the next iteration
+        // starts a new journal from this snapshot (the old one is kept aside).
+        replayed_.reset();
         try {
             save_system_state();
         } catch (const std::exception& e2) {

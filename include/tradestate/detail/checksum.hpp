@@ -22,12 +22,15 @@ namespace tradestate::detail {
     return XXH3_64bits(data, size);
 }
 
-/// "xxh3:0123456789abcdef" — how checksums are written in text formats.
-[[nodiscard]] inline std::string checksum_text(std::uint64_t h) {
+/// 16 lower-case hex digits.
+[[nodiscard]] inline std::string hex64(std::uint64_t v) {
     static constexpr char hex[] = "0123456789abcdef";
-    std::string s = "xxh3:";
-    for (int i = 60; i >= 0; i -= 4) s.push_back(hex[(h >> i) & 15]);
+    std::string s;
+    for (int i = 60; i >= 0; i -= 4) s.push_back(hex[(v >> i) & 15]);
     return s;
 }
+
+/// "xxh3:0123456789abcdef" — how checksums are written in text formats.
+[[nodiscard]] inline std::string checksum_text(std::uint64_t h) { return "xxh3:" + hex64(h); }
 
 } // namespace tradestate::detail

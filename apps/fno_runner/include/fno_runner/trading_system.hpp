@@ -105,7 +105,9 @@ private:
     void publish();
     void apply_config_to_state(bool log_changes);
     void wait_interval();
-    // The per-trade journal (<state_dir>/<session>.journal; persistence.journal).
+    // The per-trade journal (persistence.journal): kept by the backend when it
+    // can (postgres), otherwise in <state_dir>/<session>.journal.
+    [[nodiscard]] bool backend_journal() noexcept { return persister_->backend().has_journal(); }
     [[nodiscard]] std::filesystem::path journal_path(const std::string& session) const;
     void ensure_journal();
     void journal_step(const StepReport& rep, const tradestate::Portfolio& before);
@@ -117,7 +119,7 @@ private:
     std::unique_ptr<Simulation> sim_;
     tradestate::SessionState state_;
     std::unique_ptr<tradestate::WriterLease> lease_;
-    std::unique_ptr<tradestate::Journal> journal_;
+    std::unique_ptr<tradestate::JournalWriter> journal_;
     std::optional<tradestate::ReplayResult> replayed_; ///< set by load_system_state for our session
     std::mutex journal_at_mutex_;
     std::map<std::int64_t, std::uint64_t> journal_at_; ///< iteration submitted to the saver -> its journal record
