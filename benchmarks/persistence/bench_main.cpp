@@ -16,7 +16,11 @@
 // TRADESTATE_BENCH_LOOP_POSITIONS [10000]; TRADESTATE_BENCH_LOOP_SAVES [300];
 // TRADESTATE_BENCH_LOOP_INTERVAL_US [2000]; TRADESTATE_BENCH_PY_ITERS
 // [auto]; TRADESTATE_BENCH_PLUGIN_DIR [the build's plugin dir];
-// TRADESTATE_BENCH_BACKENDS [json-files,mmap-binary,compressed-archive].
+// TRADESTATE_BENCH_BACKENDS [json-files,mmap-binary,compressed-archive];
+// TRADESTATE_BENCH_PG_URL: a PostgreSQL server for the `postgres` backend
+// (each benchmark works in a schema of its own; only fsync:1 runs, as the
+// server's own settings decide durability; the limit is append + fdatasync
+// of the document's bytes, what a write-ahead log must do at least).
 #include <tradestate/async_saver.hpp>
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/binary_doc.hpp>
@@ -250,6 +254,12 @@ std::shared_ptr<Backend> open_backend(const std::string& name, const fs::path& d
     o.fsync = fsync;
     o.keep_backups = 2;
     o.logger = quiet();
+    if (name == "postgres") {
+        static int n = 0;
+        o.settings["url"] = env_or("TRADESTATE_BENCH_PG_URL", "");
+        o.settings["schema"] = "bench_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+        o.settings["keep_history"] = 2; // the table holds what a file backend holds
+    }
     PluginLoader loader({fs::path(env_or("TRADESTATE_BENCH_PLUGIN_DIR", TRADESTATE_BENCH_PLUGIN_DIR))}, quiet());
     return loader.open(name, std::move(o));
 }
@@ -356,6 +366,9 @@ void BM_Save(benchmark::State& st, std::string backend, std::size_t positions, s
         persister->save(*fx.state, session);
         stored = tree_bytes(state_dir) - a;
         sizes = {stored};
+    } else if (backend == "postgres") {
+        stored = fx.json_text.size(); // doc_text; the server also keeps its JSONB copy and WAL
+        sizes = {stored};
     } else {
         stored = detail::binary_encode(Persister::to_document(*fx.state).main).size();
         sizes = {stored};
@@ -419,6 +432,8 @@ void BM_Load(benchmark::State& st, std::string backend, std::size_t positions, s
     std::uint64_t file_bytes = 0;
     if (backend == "json-files") {
         file_bytes = fs::file_size(dir.path() / "sessions" / "bench" / "fno_system_state.json");
+    } else if (backend == "postgres") {
+        file_bytes = fx.json_text.size();
     } else {
         file_bytes = tree_bytes(dir.path());
     }
@@ -608,11 +623,13 @@ int main(int argc, char** argv) {
         const auto n = static_cast<std::size_t>(std::stoll(s));
         const std::string tag = "/n:" + s + "/trades:" + std::to_string(trades);
         for (const auto& b : backends)
-            for (bool fs_on : {true, false})
+            for (bool fs_on : {true, false}) {
+                if (b == "postgres" && !fs_on) continue;
                 benchmark::RegisterBenchmark(("save/" + b + tag + "/fsync:" + (fs_on ? "1" : "0")).c_str(), BM_Save, b,
                                              n, trades, fs_on)
                     ->UseManualTime()
                     ->Unit(benchmark::kMicrosecond);
+            }
         for (const auto& b : backends)
             benchmark::RegisterBenchmark(("load/" + b + tag).c_str(), BM_Load, b, n, trades)->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("parse_only/boost-json" + tag).c_str(), BM_ParseOnly, n, trades)
