@@ -701,18 +701,7 @@ public:
                 return saved_seq;
             } catch (const Core::SqlError& e) {
                 core_->rollback_quietly();
-                if (e.code == "TSL01")
-                    throw Error(errc::locked, what + " refused: session '" + session + "' is being written by " +
-                                                  core_->describe_holder(session) +
-                                                  "; stop that writer or use another session");
-                if (e.code == "TSL02") {
-                    auto l = core_->find_lease(session);
-                    if (l) core_->mark_lost(*l, e.message);
-                    throw Error(errc::locked, what + " refused: this process lost its writer lease (" + e.message +
-                                                  "; the lease is now held by " + core_->describe_holder(session) +
-                                                  "); stop this writer");
-                }
-                throw Error(errc::io, what + " failed: " + e.message + " (SQLSTATE " + e.code + ")");
+                throw_write_error(e, session, what);
             }
         });
         core_->log().debug("postgres: saved session '{}' sequence {} ({} bytes)", session, seq, text.size());
@@ -1020,21 +1009,26 @@ private:
                 return first;
             } catch (const Core::SqlError& e) {
                 core_->rollback_quietly();
-                if (e.code == "TSL01")
-                    throw Error(errc::locked, what + " refused: session '" + session + "' is being written by " +
-                                                  core_->describe_holder(session) +
-                                                  "; stop that writer or use another session");
-                if (e.code == "TSL02") {
-                    if (auto l = core_->find_lease(session)) core_->mark_lost(*l, e.message);
-                    throw Error(errc::locked, what + " refused: this process lost its writer lease (" + e.message +
-                                                  "; the lease is now held by " + core_->describe_holder(session) +
-                                                  "); stop this writer");
-                }
-                if (e.code == "TSJ01" || e.code == "TSJ02")
-                    throw Error(errc::corrupt, what + " refused: " + e.message);
-                throw Error(errc::io, what + " failed: " + e.message + " (SQLSTATE " + e.code + ")");
+                throw_write_error(e, session, what);
             }
         });
+    }
+
+    /// The Error for a failed write transaction (inside with_conn): lease
+    /// conflicts (TSL01 another holder, TSL02 this process lost its lease),
+    /// journal conflicts (TSJ01 wrong journal, TSJ02 gap or other record).
+    [[noreturn]] void throw_write_error(const Core::SqlError& e, const std::string& session, const std::string& what) {
+        if (e.code == "TSL01")
+            throw Error(errc::locked, what + " refused: session '" + session + "' is being written by " +
+                                          core_->describe_holder(session) + "; stop that writer or use another session");
+        if (e.code == "TSL02") {
+            if (auto l = core_->find_lease(session)) core_->mark_lost(*l, e.message);
+            throw Error(errc::locked, what + " refused: this process lost its writer lease (" + e.message +
+                                          "; the lease is now held by " + core_->describe_holder(session) +
+                                          "); stop this writer");
+        }
+        if (e.code == "TSJ01" || e.code == "TSJ02") throw Error(errc::corrupt, what + " refused: " + e.message);
+        throw Error(errc::io, what + " failed: " + e.message + " (SQLSTATE " + e.code + ")");
     }
 
     /// A PostgreSQL text[] literal.
