@@ -134,6 +134,10 @@ public:
     /// The registered name, e.g. "json-files".
     [[nodiscard]] virtual std::string name() const = 0;
 
+    /// Whether save() keeps `Document::views`. A backend that ignores them
+    /// says so, and the host does not build them.
+    [[nodiscard]] virtual bool stores_views() const { return true; }
+
     /// Store `doc` as the newest state of `session`, atomically: after a
     /// crash at any point `load()` returns either this document or the one
     /// before it.

@@ -41,13 +41,13 @@ struct Configuration {
 };
 
 inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const Configuration& c) {
-    boost::json::object o;
+    boost::json::object o(jv.storage()); // one allocator for the whole document
     o["min_confidence"] = c.min_confidence;
     o["check_interval"] = c.check_interval;
     o["max_positions"] = c.max_positions;
     // The seed writes capital_per_trade as an integer when it is whole rupees.
     if (c.capital_per_trade.paise() % 100 == 0) o["capital_per_trade"] = c.capital_per_trade.paise() / 100;
-    else o["capital_per_trade"] = boost::json::value_from(c.capital_per_trade);
+    else o["capital_per_trade"] = boost::json::value_from(c.capital_per_trade, o.storage());
     detail::append_extra(o, c.extra);
     jv = std::move(o);
 }

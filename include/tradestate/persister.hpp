@@ -17,6 +17,7 @@
 #include <tradestate/plugin_loader.hpp>
 #include <tradestate/timestamp.hpp>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
 
@@ -46,6 +47,12 @@ namespace detail {
 template <class State>
 concept has_views = requires(const State& s) {
     { tradestate_views(s) } -> std::convertible_to<boost::json::object>;
+};
+
+/// The hook may also take the storage to build the views in.
+template <class State>
+concept has_views_in = requires(const State& s, boost::json::storage_ptr sp) {
+    { tradestate_views(s, sp) } -> std::convertible_to<boost::json::object>;
 };
 
 /// The list() metadata of a seed-layout document (zeros where absent).
@@ -137,11 +144,17 @@ public:
         return loader.open(cfg.persistence.backend, std::move(o));
     }
 
-    /// The document a state is saved as.
-    [[nodiscard]] static Document to_document(const State& s) {
-        Document d;
-        d.main = boost::json::value_from(s);
-        if constexpr (detail::has_views<State>) d.views = tradestate_views(s);
+    /// The document a state is saved as. It is built in one monotonic
+    /// arena that lives as long as the document: one save allocates a few
+    /// large blocks instead of a node per member (conversions of the
+    /// library's types allocate from the value they fill).
+    /// `with_views` false skips the views (for backends that do not store them).
+    [[nodiscard]] static Document to_document(const State& s, bool with_views = true) {
+        boost::json::storage_ptr arena = boost::json::make_shared_resource<boost::json::monotonic_resource>();
+        Document d{boost::json::value_from(s, arena), boost::json::object(arena)};
+        if (!with_views) return d;
+        if constexpr (detail::has_views_in<State>) d.views = tradestate_views(s, arena);
+        else if constexpr (detail::has_views<State>) d.views = tradestate_views(s);
         return d;
     }
 
@@ -167,7 +180,7 @@ public:
     /// Save `s` as the newest state of `session`.
     void save(const State& s, const std::string& session = default_session) {
         validate_session_name(session);
-        Document d = to_document(s);
+        Document d = to_document(s, backend_->stores_views());
         const SaveMeta meta = detail::meta_of(d.main);
         backend_->save(session, d, meta);
     }

@@ -164,19 +164,19 @@ private:
 };
 
 inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const Portfolio& pf) {
-    boost::json::object o;
-    o["initial_cash"] = boost::json::value_from(pf.initial_cash_);
-    o["cash"] = boost::json::value_from(pf.cash_);
-    boost::json::object pos;
+    boost::json::object o(jv.storage()); // one allocator for the whole document
+    o["initial_cash"] = boost::json::value_from(pf.initial_cash_, o.storage());
+    o["cash"] = boost::json::value_from(pf.cash_, o.storage());
+    boost::json::object pos(o.storage());
     pos.reserve(pf.positions_.size());
-    for (const auto& [sym, p] : pf.positions_) pos.emplace(sym, boost::json::value_from(p));
+    for (const auto& [sym, p] : pf.positions_) pos.emplace(sym, boost::json::value_from(p, o.storage()));
     o["positions"] = std::move(pos);
     o["trades_count"] = pf.trades_count_;
-    o["total_pnl"] = boost::json::value_from(pf.total_pnl_);
-    o["total_charges"] = boost::json::value_from(pf.total_charges_);
-    boost::json::array hist;
+    o["total_pnl"] = boost::json::value_from(pf.total_pnl_, o.storage());
+    o["total_charges"] = boost::json::value_from(pf.total_charges_, o.storage());
+    boost::json::array hist(o.storage());
     hist.reserve(pf.history_.size());
-    for (const auto& t : pf.history_) hist.push_back(boost::json::value_from(t));
+    for (const auto& t : pf.history_) hist.push_back(boost::json::value_from(t, o.storage()));
     o["trade_history"] = std::move(hist);
     detail::append_extra(o, pf.extra_);
     jv = std::move(o);

@@ -82,12 +82,13 @@ struct Position {
 };
 
 inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const Position& p) {
-    boost::json::object o;
+    boost::json::object o(jv.storage()); // one allocator for the whole document
+    o.reserve(12);
     o["shares"] = p.shares;
-    o["entry_price"] = boost::json::value_from(p.entry_price);
-    if (p.stop_loss) o["stop_loss"] = boost::json::value_from(*p.stop_loss);
-    if (p.take_profit) o["take_profit"] = boost::json::value_from(*p.take_profit);
-    o["entry_time"] = boost::json::value_from(p.entry_time);
+    o["entry_price"] = boost::json::value_from(p.entry_price, o.storage());
+    if (p.stop_loss) o["stop_loss"] = boost::json::value_from(*p.stop_loss, o.storage());
+    if (p.take_profit) o["take_profit"] = boost::json::value_from(*p.take_profit, o.storage());
+    o["entry_time"] = boost::json::value_from(p.entry_time, o.storage());
     o["strategy"] = p.strategy;
     o["sector"] = p.sector;
     if (p.lot_size > 0) o["lot_size"] = p.lot_size;
@@ -147,16 +148,17 @@ struct Trade {
 };
 
 inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const Trade& t) {
-    boost::json::object o;
+    boost::json::object o(jv.storage()); // one allocator for the whole document
+    o.reserve(12);
     o["symbol"] = t.symbol;
     o["side"] = to_string(t.side);
     o["shares"] = t.shares;
-    o["entry_price"] = boost::json::value_from(t.entry_price);
-    o["exit_price"] = boost::json::value_from(t.exit_price);
-    o["entry_time"] = boost::json::value_from(t.entry_time);
-    o["exit_time"] = boost::json::value_from(t.exit_time);
-    o["pnl"] = boost::json::value_from(t.pnl);
-    o["charges"] = boost::json::value_from(t.charges);
+    o["entry_price"] = boost::json::value_from(t.entry_price, o.storage());
+    o["exit_price"] = boost::json::value_from(t.exit_price, o.storage());
+    o["entry_time"] = boost::json::value_from(t.entry_time, o.storage());
+    o["exit_time"] = boost::json::value_from(t.exit_time, o.storage());
+    o["pnl"] = boost::json::value_from(t.pnl, o.storage());
+    o["charges"] = boost::json::value_from(t.charges, o.storage());
     o["strategy"] = t.strategy;
     o["reason"] = t.reason;
     detail::append_extra(o, t.extra);

@@ -61,12 +61,12 @@ struct SessionState {
 };
 
 inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const SessionState& s) {
-    boost::json::object o;
-    o["timestamp"] = boost::json::value_from(s.timestamp);
+    boost::json::object o(jv.storage()); // one allocator for the whole document
+    o["timestamp"] = boost::json::value_from(s.timestamp, o.storage());
     o["trading_mode"] = s.trading_mode;
     o["iteration"] = s.iteration;
-    o["portfolio"] = boost::json::value_from(s.portfolio);
-    o["configuration"] = boost::json::value_from(s.configuration);
+    o["portfolio"] = boost::json::value_from(s.portfolio, o.storage());
+    o["configuration"] = boost::json::value_from(s.configuration, o.storage());
     if (!s.market_analysis.is_null()) o["market_analysis"] = s.market_analysis;
     if (!s.runner.empty()) o["runner"] = s.runner;
     detail::append_extra(o, s.extra);
@@ -81,42 +81,46 @@ inline SessionState tag_invoke(const boost::json::value_to_tag<SessionState>&, c
 /// and other readers: "shared_portfolio_state" (positions, cash, trading
 /// mode, timestamp) and "current_state" (trading day, performance metrics,
 /// trade history). Found by StatePersister through ADL.
-[[nodiscard]] inline boost::json::object tradestate_views(const SessionState& s) {
-    boost::json::object shared;
-    shared["timestamp"] = boost::json::value_from(s.timestamp);
+[[nodiscard]] inline boost::json::object tradestate_views(const SessionState& s, boost::json::storage_ptr sp = {}) {
+    boost::json::object shared(sp);
+    shared["timestamp"] = boost::json::value_from(s.timestamp, sp);
     shared["trading_mode"] = s.trading_mode;
-    shared["cash"] = boost::json::value_from(s.portfolio.cash());
-    shared["positions"] = boost::json::value_from(s.portfolio).get_object().at("positions");
+    shared["cash"] = boost::json::value_from(s.portfolio.cash(), sp);
+    boost::json::object positions(sp);
+    positions.reserve(s.portfolio.positions().size());
+    for (const auto& [sym, p] : s.portfolio.positions()) positions.emplace(sym, boost::json::value_from(p, sp));
+    shared["positions"] = std::move(positions);
     shared["iteration"] = s.iteration;
 
     const auto& pf = s.portfolio;
     std::int64_t wins = 0;
     for (const auto& t : pf.trade_history())
         if (t.pnl - t.charges > Money{}) ++wins;
-    boost::json::object perf;
-    perf["initial_cash"] = boost::json::value_from(pf.initial_cash());
-    perf["cash"] = boost::json::value_from(pf.cash());
-    perf["realized_pnl"] = boost::json::value_from(pf.total_pnl());
-    perf["total_charges"] = boost::json::value_from(pf.total_charges());
-    perf["net_realized_pnl"] = boost::json::value_from(pf.total_pnl() - pf.total_charges());
+    boost::json::object perf(sp);
+    perf["initial_cash"] = boost::json::value_from(pf.initial_cash(), sp);
+    perf["cash"] = boost::json::value_from(pf.cash(), sp);
+    perf["realized_pnl"] = boost::json::value_from(pf.total_pnl(), sp);
+    perf["total_charges"] = boost::json::value_from(pf.total_charges(), sp);
+    perf["net_realized_pnl"] = boost::json::value_from(pf.total_pnl() - pf.total_charges(), sp);
     perf["closed_trades"] = static_cast<std::int64_t>(pf.trade_history().size());
     perf["winning_trades"] = wins;
     perf["open_positions"] = static_cast<std::int64_t>(pf.positions().size());
     perf["trades_count"] = pf.trades_count();
 
-    boost::json::object current;
+    boost::json::object current(sp);
     const int day = s.timestamp.ist_date();
     char buf[16];
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", day / 10000, day / 100 % 100, day % 100);
     current["trading_day"] = buf;
-    current["timestamp"] = boost::json::value_from(s.timestamp);
+    current["timestamp"] = boost::json::value_from(s.timestamp, sp);
     current["iteration"] = s.iteration;
     current["performance"] = std::move(perf);
-    boost::json::array hist;
-    for (const auto& t : pf.trade_history()) hist.push_back(boost::json::value_from(t));
+    boost::json::array hist(sp);
+    hist.reserve(pf.trade_history().size());
+    for (const auto& t : pf.trade_history()) hist.push_back(boost::json::value_from(t, sp));
     current["trade_history"] = std::move(hist);
 
-    boost::json::object views;
+    boost::json::object views(sp);
     views["shared_portfolio_state"] = std::move(shared);
     views["current_state"] = std::move(current);
     return views;

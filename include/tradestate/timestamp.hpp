@@ -87,14 +87,43 @@ private:
         const auto secs = rem / 1'000'000;
         const auto frac = rem % 1'000'000;
         char buf[64];
-        if (iso)
-            std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld%s", y, m, d,
-                          static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60),
-                          static_cast<long long>(frac), with_offset ? "+05:30" : "");
-        else
-            std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d, static_cast<int>(secs / 3600),
-                          static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
-        return buf;
+        if (y < 0 || y > 9999) { // outside what the digit writer below handles
+            if (iso)
+                std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld%s", y, m, d,
+                              static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+                              static_cast<int>(secs % 60), static_cast<long long>(frac), with_offset ? "+05:30" : "");
+            else
+                std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d, static_cast<int>(secs / 3600),
+                              static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
+            return buf;
+        }
+        // Written digit by digit: this runs for every timestamp of every save.
+        char* p = buf;
+        auto put = [&p](std::int64_t v, int width) {
+            for (int i = width - 1; i >= 0; --i) {
+                p[i] = static_cast<char>('0' + v % 10);
+                v /= 10;
+            }
+            p += width;
+        };
+        put(y, 4);
+        *p++ = '-';
+        put(m, 2);
+        *p++ = '-';
+        put(d, 2);
+        *p++ = iso ? 'T' : ' ';
+        put(secs / 3600, 2);
+        *p++ = ':';
+        put(secs / 60 % 60, 2);
+        *p++ = ':';
+        put(secs % 60, 2);
+        if (iso) {
+            *p++ = '.';
+            put(frac, 6);
+            if (with_offset)
+                for (char c : {'+', '0', '5', ':', '3', '0'}) *p++ = c;
+        }
+        return std::string(buf, p);
     }
 
     std::int64_t us_ = 0;

@@ -19,7 +19,7 @@ inline constexpr const char* version_string = TRADESTATE_VERSION_STRING;
 /// (the layout of everything in backend.hpp). Bump it whenever a type that
 /// crosses the boundary changes; a plugin built against another value is
 /// refused before any of its code runs.
-/// History: 1 = first release; 2 = Backend gained the journal_* calls.
+/// History: 1 = first release; 2 = Backend gained stores_views() and the journal_* calls.
 inline constexpr std::uint32_t plugin_abi_version = 2;
 
 } // namespace tradestate

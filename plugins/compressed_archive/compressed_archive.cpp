@@ -351,6 +351,8 @@ public:
     explicit ArchiveBackend(const BackendOptions& o) : opts_(o), cfg_(parse_settings(o.settings)) {}
 
     [[nodiscard]] std::string name() const override { return "compressed-archive"; }
+
+    [[nodiscard]] bool stores_views() const override { return false; } // the host skips building them
     [[nodiscard]] bool has_history() const override { return true; }
 
     void save(const std::string& session, const Document& doc, const SaveMeta& meta) override {

@@ -180,22 +180,55 @@ std::string file_text(const json::value& doc, const json::object& meta) {
 /// JSON text without the whitespace outside strings. For text printed by
 /// detail::print (any indent) this is exactly the compact print, so the
 /// checksum can be computed from the file text without printing twice.
+/// Call `f` with each run of `t` between whitespace outside strings: their
+/// concatenation is strip_whitespace(t).
+template <class F>
+void for_each_compact_run(std::string_view t, F&& f) {
+    const auto ws = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+    std::size_t i = 0, run = 0;
+    const std::size_t n = t.size();
+    while (i < n) {
+        const char c = t[i];
+        if (c == '"') { // skip the string, escapes included
+            ++i;
+            for (;;) {
+                while (i < n && t[i] != '"' && t[i] != '\\') ++i;
+                if (i >= n) {
+                    i = n;
+                    break;
+                }
+                if (t[i] == '\\') {
+                    i += 2;
+                    continue;
+                }
+                ++i;
+                break;
+            }
+            continue;
+        }
+        if (ws(c)) {
+            if (i > run) f(t.substr(run, i - run));
+            while (i < n && ws(t[i])) ++i;
+            run = i;
+            continue;
+        }
+        ++i;
+    }
+    if (run < n) f(t.substr(run));
+}
+
 std::string strip_whitespace(std::string_view t) {
     std::string out;
     out.reserve(t.size());
-    bool in_string = false;
-    for (std::size_t i = 0; i < t.size(); ++i) {
-        const char c = t[i];
-        if (in_string) {
-            out.push_back(c);
-            if (c == '\\' && i + 1 < t.size()) out.push_back(t[++i]);
-            else if (c == '"') in_string = false;
-        } else if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
-            if (c == '"') in_string = true;
-            out.push_back(c);
-        }
-    }
+    for_each_compact_run(t, [&](std::string_view run) { out.append(run); });
     return out;
+}
+
+/// XXH3 of strip_whitespace(t), without building it.
+std::uint64_t compact_checksum(std::string_view t) {
+    detail::Xxh3Stream h;
+    for_each_compact_run(t, [&](std::string_view run) { h.update(run); });
+    return h.digest();
 }
 
 /// Checksum of a file as written by save(): its compact text without the
@@ -435,7 +468,7 @@ public:
         std::string text = file_text(doc.main, ts);
         static constexpr std::string_view text_end = "\n  }\n}\n";
         if (!text.ends_with(text_end)) throw Error(errc::invalid_argument, "json-files: unexpected printer output");
-        const std::string sum = detail::checksum_text(detail::xxh3(strip_whitespace(text)));
+        const std::string sum = detail::checksum_text(compact_checksum(text));
         text.resize(text.size() - text_end.size());
         text += ",\n    \"checksum\": \"" + sum + "\"\n  }\n}\n";
 

@@ -225,6 +225,8 @@ public:
 
     [[nodiscard]] std::string name() const override { return "mmap-binary"; }
 
+    [[nodiscard]] bool stores_views() const override { return false; } // the host skips building them
+
     void save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
         validate_session_name(session);
         if (meta.saved_at.size() > max_saved_at)

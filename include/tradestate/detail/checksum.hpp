@@ -22,6 +22,18 @@ namespace tradestate::detail {
     return XXH3_64bits(data, size);
 }
 
+/// XXH3-64 of data fed in pieces: the same value as xxh3() of the
+/// concatenation, without building it.
+class Xxh3Stream {
+public:
+    Xxh3Stream() noexcept { XXH3_64bits_reset(&st_); }
+    void update(std::string_view bytes) noexcept { (void)XXH3_64bits_update(&st_, bytes.data(), bytes.size()); }
+    [[nodiscard]] std::uint64_t digest() const noexcept { return XXH3_64bits_digest(&st_); }
+
+private:
+    XXH3_state_t st_;
+};
+
 /// 16 lower-case hex digits.
 [[nodiscard]] inline std::string hex64(std::uint64_t v) {
     static constexpr char hex[] = "0123456789abcdef";

@@ -64,7 +64,13 @@ inline void append_double(std::string& out, double d) {
 
 inline void append_escaped(std::string& out, std::string_view s) {
     out.push_back('"');
-    for (unsigned char c : s) {
+    // Runs of characters that need no escape are copied at once.
+    std::size_t plain = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + plain, i - plain);
+        plain = i + 1;
         switch (c) {
         case '"': out.append("\\\""); break;
         case '\\': out.append("\\\\"); break;
@@ -79,11 +85,10 @@ inline void append_escaped(std::string& out, std::string_view s) {
                 out.append("\\u00");
                 out.push_back(hex[c >> 4]);
                 out.push_back(hex[c & 15]);
-            } else {
-                out.push_back(static_cast<char>(c));
             }
         }
     }
+    out.append(s.data() + plain, s.size() - plain);
     out.push_back('"');
 }
 
