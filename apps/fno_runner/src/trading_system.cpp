@@ -259,32 +259,59 @@ std::filesystem::path TradingSystem::journal_path(const std::string& session) co
 void TradingSystem::ensure_journal() {
     if (journal_ || !opts_.config.persistence.journal || !lease_) return;
     const auto policy = tradestate::parse_journal_fsync(opts_.config.persistence.journal_fsync);
-    // The id is the checksum of the state the journal starts from: the same
-    // seed gives the same id, so runs stay byte-identical in `tradestate export`.
-    const auto state_id = [this] {
-        return tradestate::detail::xxh3(tradestate::detail::print(boost::json::value_from(state_), {-1}));
-    };
-    if (backend_journal()) {
-        auto& backend = persister_->backend();
-        if (replayed_ && replayed_->replayed) {
-            journal_ = tradestate::BackendJournal::open(backend, opts_.session, policy);
-            return;
-        }
-        // A journal this state does not hold is moved aside by the backend, not dropped.
-        journal_ = tradestate::BackendJournal::create(backend, opts_.session, policy, 0, state_id());
-        tradestate::set_journal_mark(state_, {journal_->id(), 0});
-        save_system_state();
-        log_->info("{} started (journal_fsync = {})", journal_->where(), tradestate::to_string(policy));
-        return;
-    }
     const auto path = journal_path(opts_.session);
     std::error_code ec;
-    if (replayed_ && replayed_->replayed && std::filesystem::exists(path, ec)) {
-        journal_ = tradestate::Journal::open(path, policy, opts_.config.persistence.max_file_bytes);
+    if (replayed_ && replayed_->replayed) { // continue the journal the state was loaded with
+        if (backend_journal()) {
+            journal_ = tradestate::BackendJournal::open(persister_->backend(), opts_.session, policy);
+            return;
+        }
+        if (std::filesystem::exists(path, ec)) {
+            journal_ = tradestate::Journal::open(path, policy, opts_.config.persistence.max_file_bytes);
+            return;
+        }
+    }
+    // A new journal. Its records apply over a snapshot that names it, so that
+    // snapshot is saved first; until it is durable the old journal (whose
+    // records the last good snapshot may still need) is left alone. The id is
+    // the checksum of the state the journal starts from: the same seed gives
+    // the same id, so runs stay byte-identical in `tradestate export`.
+    const auto id = tradestate::detail::xxh3(tradestate::detail::print(boost::json::value_from(state_), {-1}));
+    std::optional<boost::json::value> previous_mark;
+    if (const auto* m = state_.runner.if_contains("journal")) previous_mark = *m;
+    tradestate::set_journal_mark(state_, {id, 0});
+    try {
+        save_system_state();
+    } catch (const std::exception& e) {
+        if (previous_mark) state_.runner["journal"] = *previous_mark;
+        else state_.runner.erase("journal");
+        log_->error("❌ could not save the snapshot a new journal starts from: {} — trading continues without the "
+                    "journal; the next iteration tries again",
+                    e.what());
         return;
     }
+    try {
+        if (backend_journal()) {
+            // The backend moves a previous journal's remaining records aside, never drops them.
+            journal_ = tradestate::BackendJournal::create(persister_->backend(), opts_.session, policy, 0, id);
+            log_->info("{} started (journal_fsync = {})", journal_->where(), tradestate::to_string(policy));
+            return;
+        }
+        start_file_journal(path, policy, id);
+    } catch (const std::exception& e) {
+        journal_.reset();
+        log_->error("❌ could not start the journal: {} — the snapshot just saved holds everything; trading continues "
+                    "and the next iteration tries again",
+                    e.what());
+    }
+}
+
+void TradingSystem::start_file_journal(const std::filesystem::path& path, tradestate::JournalFsync policy,
+                                       std::uint64_t id) {
+    std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
-        // Not this state's journal (a fresh start, or a snapshot from before journaling): keep it for inspection.
+        // Not this state's journal (a fresh start, a snapshot from before journaling, or
+        // a journal that failed): the snapshot just saved holds its effect; keep it for inspection.
         auto aside = path;
         aside += ".replaced-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                    std::chrono::system_clock::now().time_since_epoch())
@@ -292,10 +319,7 @@ void TradingSystem::ensure_journal() {
         std::filesystem::rename(path, aside, ec);
         log_->warn("the journal {} does not belong to this session's state; kept as {}", path.string(), aside.string());
     }
-    journal_ = tradestate::Journal::create(path, policy, 0, state_id());
-    tradestate::set_journal_mark(state_, {journal_->id(), 0});
-    // The journal's records apply over this snapshot: without it they could not be replayed.
-    save_system_state();
+    journal_ = tradestate::Journal::create(path, policy, 0, id);
     log_->info("journal {} started (journal_fsync = {})", path.string(), tradestate::to_string(policy));
 }
 

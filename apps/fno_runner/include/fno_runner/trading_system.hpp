@@ -110,6 +110,7 @@ private:
     [[nodiscard]] bool backend_journal() noexcept { return persister_->backend().has_journal(); }
     [[nodiscard]] std::filesystem::path journal_path(const std::string& session) const;
     void ensure_journal();
+    void start_file_journal(const std::filesystem::path& path, tradestate::JournalFsync policy, std::uint64_t id);
     void journal_step(const StepReport& rep, const tradestate::Portfolio& before);
     void compact_journal_after(std::int64_t iteration); ///< the background saver wrote this iteration
 
