@@ -18,6 +18,7 @@
 // [auto]; TRADESTATE_BENCH_PLUGIN_DIR [the build's plugin dir];
 // TRADESTATE_BENCH_BACKENDS [json-files,mmap-binary,compressed-archive];
 // TRADESTATE_BENCH_PG_URL: a PostgreSQL server for the `postgres` backend
+// (TRADESTATE_BENCH_PG_JSONB=0: its `jsonb = false` setting)
 // (each benchmark works in a schema of its own; only fsync:1 runs, as the
 // server's own settings decide durability; the limit is append + fdatasync
 // of the document's bytes, what a write-ahead log must do at least).
@@ -259,6 +260,7 @@ std::shared_ptr<Backend> open_backend(const std::string& name, const fs::path& d
         o.settings["url"] = env_or("TRADESTATE_BENCH_PG_URL", "");
         o.settings["schema"] = "bench_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
         o.settings["keep_history"] = 2; // the table holds what a file backend holds
+        o.settings["jsonb"] = env_int("TRADESTATE_BENCH_PG_JSONB", 1) != 0;
     }
     PluginLoader loader({fs::path(env_or("TRADESTATE_BENCH_PLUGIN_DIR", TRADESTATE_BENCH_PLUGIN_DIR))}, quiet());
     return loader.open(name, std::move(o));
