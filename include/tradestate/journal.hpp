@@ -134,6 +134,14 @@ inline void put_u64(std::string& out, std::uint64_t v) {
     return r;
 }
 
+/// A fresh journal id (never 0).
+[[nodiscard]] inline std::uint64_t random_journal_id() {
+    std::random_device rd;
+    const std::uint64_t id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+                             static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    return id == 0 ? 1 : id;
+}
+
 } // namespace detail
 
 /// One decoded record.
@@ -513,12 +521,7 @@ public:
     /// from the state the journal starts from (the runner does).
     [[nodiscard]] static std::unique_ptr<Journal> create(const std::filesystem::path& path, JournalFsync policy,
                                                          std::uint64_t base_seq = 0, std::uint64_t id = 0) {
-        if (id == 0) {
-            std::random_device rd;
-            id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
-                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        }
-        if (id == 0) id = 1;
+        if (id == 0) id = detail::random_journal_id();
         detail::write_file_atomic(path, detail::journal_header(id, base_seq), true);
         return std::unique_ptr<Journal>(new Journal(path, policy, id, base_seq));
     }
@@ -723,12 +726,7 @@ public:
     [[nodiscard]] static std::unique_ptr<BackendJournal> create(Backend& backend, const std::string& session,
                                                                 JournalFsync policy, std::uint64_t base_seq = 0,
                                                                 std::uint64_t id = 0) {
-        if (id == 0) {
-            std::random_device rd;
-            id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
-                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        }
-        if (id == 0) id = 1;
+        if (id == 0) id = detail::random_journal_id();
         backend.journal_start(session, id, base_seq);
         return std::unique_ptr<BackendJournal>(new BackendJournal(backend, session, policy, id, base_seq));
     }

@@ -349,15 +349,12 @@ void TradingSystem::journal_step(const StepReport& rep, const tradestate::Portfo
         log_->error("❌ JOURNAL APPEND FAILED at iteration {}: {} — saving a snapshot instead", state_.iteration,
                     e.what());
         if (saver_) saver_->flush(); // its callback compacts the journal
+        // Whether the failed records landed is unknown, so the old journal is
+        // not continued: a snapshot naming a new journal is saved now, and the
+        // old one is kept aside (ensure_journal logs when that fails too).
         journal_.reset();
-        // Whether the failed records landed is unknown: the next iteration
-        // starts a new journal from this snapshot (the old one is kept aside).
         replayed_.reset();
-        try {
-            save_system_state();
-        } catch (const std::exception& e2) {
-            log_->critical("saving the snapshot after a journal failure failed too: {}", e2.what());
-        }
+        ensure_journal();
     }
 }
 
