@@ -8,6 +8,8 @@
 #include <boost/json/src.hpp>
 #endif
 
+#include <tradestate/backend.hpp>
+#include <tradestate/detail/json_reader.hpp>
 #include <tradestate/error.hpp>
 
 #include <cstddef>
@@ -47,6 +49,28 @@ inline const std::filesystem::path& scratch() {
 inline void write(const std::filesystem::path& p, std::string_view b) {
     std::ofstream f(p, std::ios::binary | std::ios::trunc);
     f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+
+/// One input for a file backend's loader: written as session "fuzz" (file
+/// name `file_name` in the scratch directory), then loaded, verified and
+/// listed through the backend `make(options)` returns.
+template <class Make>
+int load_backend_file(const std::uint8_t* data, std::size_t size, const char* file_name, Make make) {
+    const auto& dir = scratch();
+    write(dir / file_name, bytes(data, size));
+    try {
+        tradestate::BackendOptions o;
+        o.state_dir = dir;
+        o.fsync = false;
+        o.max_file_bytes = 1u << 20;
+        auto b = make(o);
+        if (auto r = b->load("fuzz")) (void)r->doc;
+        (void)b->verify("fuzz");
+        (void)b->list();
+    } catch (const tradestate::Error&) {
+    }
+    tradestate::detail::load_warnings().clear();
+    return 0;
 }
 
 } // namespace fuzz
