@@ -177,9 +177,6 @@ std::string file_text(const json::value& doc, const json::object& meta) {
     return s;
 }
 
-/// JSON text without the whitespace outside strings. For text printed by
-/// detail::print (any indent) this is exactly the compact print, so the
-/// checksum can be computed from the file text without printing twice.
 /// Call `f` with each run of `t` between whitespace outside strings: their
 /// concatenation is strip_whitespace(t).
 template <class F>
@@ -217,6 +214,9 @@ void for_each_compact_run(std::string_view t, F&& f) {
     if (run < n) f(t.substr(run));
 }
 
+/// JSON text without the whitespace outside strings. For text printed by
+/// detail::print (any indent) this is exactly the compact print, so the
+/// checksum can be computed from the file text without printing twice.
 std::string strip_whitespace(std::string_view t) {
     std::string out;
     out.reserve(t.size());
