@@ -62,12 +62,20 @@ struct AsyncSaverStats {
     std::chrono::nanoseconds last_save_time{0}; ///< duration of the newest finished save
 };
 
+/// One snapshot written by the background thread.
+struct SavedSnapshot {
+    std::uint64_t ticket = 0;           ///< the submit() that was written
+    std::int64_t tag = 0;               ///< the caller's tag given to submit()
+    std::uint64_t sequence = 0;         ///< the sequence the backend gave the save
+    std::optional<SaveMeta> envelope;   ///< the envelope given to submit(), if any
+    std::chrono::nanoseconds took{0};   ///< how long the save took
+};
+
 template <class State> class AsyncSaver {
 public:
     using Persister = StatePersister<State>;
     using FailureCallback = std::function<void(const SaveFailure&)>;
-    /// ticket and tag of the written snapshot, and how long the save took.
-    using SuccessCallback = std::function<void(std::uint64_t ticket, std::int64_t tag, std::chrono::nanoseconds took)>;
+    using SuccessCallback = std::function<void(const SavedSnapshot&)>;
 
     /// Save into `session` through `persister` on a background thread.
     /// `on_failure` / `on_success` run on the writer thread and must not throw.
@@ -98,23 +106,28 @@ public:
 
     /// Hand over a snapshot; returns its ticket (1, 2, ...). Never blocks on
     /// I/O. `tag` comes back in the callbacks and in SaveFailure.
-    std::uint64_t submit(std::shared_ptr<const State> snapshot, std::int64_t tag = 0) {
+    /// `envelope` (lineage, journal mark) is stored with the snapshot (Session<State> passes it).
+    std::uint64_t submit(std::shared_ptr<const State> snapshot, std::int64_t tag = 0,
+                         std::optional<SaveMeta> envelope = std::nullopt) {
         if (!snapshot) throw Error(errc::invalid_argument, "AsyncSaver::submit: null snapshot");
         Item it;
         it.state = std::move(snapshot);
         it.tag = tag;
+        it.envelope = std::move(envelope);
         return enqueue(std::move(it));
     }
     /// Copy `s` (the only work done on the caller's thread) and hand it over.
-    std::uint64_t submit_copy(const State& s, std::int64_t tag = 0) {
-        return submit(std::make_shared<const State>(s), tag);
+    std::uint64_t submit_copy(const State& s, std::int64_t tag = 0, std::optional<SaveMeta> envelope = std::nullopt) {
+        return submit(std::make_shared<const State>(s), tag, std::move(envelope));
     }
     /// Hand over an already built document.
-    std::uint64_t submit_document(std::shared_ptr<const Document> doc, std::int64_t tag = 0) {
+    std::uint64_t submit_document(std::shared_ptr<const Document> doc, std::int64_t tag = 0,
+                                  std::optional<SaveMeta> envelope = std::nullopt) {
         if (!doc) throw Error(errc::invalid_argument, "AsyncSaver::submit_document: null document");
         Item it;
         it.doc = std::move(doc);
         it.tag = tag;
+        it.envelope = std::move(envelope);
         return enqueue(std::move(it));
     }
 
@@ -170,6 +183,7 @@ private:
         std::int64_t tag = 0;
         std::shared_ptr<const State> state;
         std::shared_ptr<const Document> doc;
+        std::optional<SaveMeta> envelope;
     };
 
     static constexpr std::size_t max_kept_failures = 16;
@@ -227,10 +241,12 @@ private:
 
     void write(const Item& it) {
         std::optional<SaveFailure> failure;
+        std::uint64_t sequence = 0;
         const auto t0 = std::chrono::steady_clock::now();
+        const SaveMeta* env = it.envelope ? &*it.envelope : nullptr;
         try {
-            if (it.state) persister_->save(*it.state, session_);
-            else persister_->save_document(*it.doc, session_);
+            if (it.state) sequence = persister_->save(*it.state, session_, env);
+            else sequence = persister_->save_document(*it.doc, session_, env);
         } catch (const std::exception& e) {
             failure = SaveFailure{it.ticket, it.tag, session_, e.what()};
         } catch (...) {
@@ -238,7 +254,7 @@ private:
         }
         const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
         if (failure && on_failure_) on_failure_(*failure);
-        if (!failure && on_success_) on_success_(it.ticket, it.tag, took);
+        if (!failure && on_success_) on_success_(SavedSnapshot{it.ticket, it.tag, sequence, it.envelope, took});
         {
             std::lock_guard lk(mu_);
             in_flight_ = false;

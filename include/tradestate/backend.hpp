@@ -14,11 +14,13 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace spdlog {
@@ -37,12 +39,16 @@ struct BackendOptions {
     std::shared_ptr<spdlog::logger> logger; ///< the host's logger; plugins log only through it
 };
 
-/// Summary of a saved document, stored beside it.
+/// Summary of a saved document, stored beside it (the envelope).
 struct SaveMeta {
     std::string saved_at;         ///< ISO 8601 timestamp of the state (not of the write)
     std::int64_t iteration = 0;   ///< monitoring-loop iteration of the state
     std::int64_t positions = 0;   ///< number of open positions
     std::int64_t cash_paise = 0;  ///< cash, in paise
+    // Written by Session<State> (session.hpp); zeros for a plain StatePersister save.
+    std::uint64_t lineage = 0;     ///< the session's lineage: a fresh start begins a new one
+    std::uint64_t journal_id = 0;  ///< the journal this snapshot belongs to (0: none)
+    std::uint64_t journal_seq = 0; ///< the last journal record the snapshot contains
 };
 
 /// What a save hands to a backend.
@@ -72,6 +78,8 @@ struct LoadResult {
     std::string source;                 ///< where it came from (path, slot, record)
     std::vector<std::string> warnings;  ///< e.g. "checksum failed, loaded backup 1"
     bool recovered = false;             ///< true when the newest copy was unusable
+    bool checked = true;                ///< false: the copy has no envelope/checksum (written by another program)
+    std::vector<std::string> kept_aside; ///< damaged files this load kept for inspection (paths)
 };
 
 /// One earlier version of a session, for backends that keep history.
@@ -112,6 +120,8 @@ struct StoredJournal {
     std::uint64_t base_seq = 0;  ///< records up to this one were dropped (a snapshot holds them)
     std::vector<JournalEntry> records; ///< the records after base_seq, in order
     std::string location;        ///< human-readable place, for messages
+    std::uint64_t last_appended = 0; ///< the highest record ever appended to this journal (0: unknown);
+                                     ///< records missing up to it were lost from the store
 };
 
 /// Held while a process is the single writer of a session. Dropping it
@@ -140,8 +150,10 @@ public:
 
     /// Store `doc` as the newest state of `session`, atomically: after a
     /// crash at any point `load()` returns either this document or the one
-    /// before it.
-    virtual void save(const std::string& session, const Document& doc, const SaveMeta& meta) = 0;
+    /// before it. Returns the sequence number the save got (1, 2, ...,
+    /// increasing per session); `meta` is stored as it is and comes back
+    /// from load() and list().
+    virtual std::uint64_t save(const std::string& session, const Document& doc, const SaveMeta& meta) = 0;
 
     /// The newest valid state of `session`, or nullopt if it was never saved.
     /// Falls back to an older valid copy (with a warning in the result)
@@ -162,6 +174,28 @@ public:
     /// Claim the single-writer role for `session`; throws errc::locked
     /// naming the holder when another process has it.
     [[nodiscard]] virtual std::unique_ptr<WriterLease> acquire_writer(const std::string& session) = 0;
+
+    // ---- what the session layer asks of every backend -----------------
+    /// How many of the newest saves load() can fall back to, the newest
+    /// included (json-files: the main file and its backups; mmap-binary: 2
+    /// slots). The session keeps journal records back to the oldest of them.
+    [[nodiscard]] virtual std::size_t fallback_depth() const { return 1; }
+
+    /// Cheap check, called after every acknowledged operation: false when
+    /// the newest save of `session` is no longer where load() would look
+    /// (its file was deleted or replaced behind the writer's back). A
+    /// backend that cannot tell says true.
+    [[nodiscard]] virtual bool in_place(const std::string& /*session*/) { return true; }
+
+    /// Give session `from`, with every copy and backup it has, the name `to`
+    /// (which must not exist). The writer holds the lease of `from`.
+    virtual void rename(const std::string& /*from*/, const std::string& /*to*/) {
+        throw Error(errc::unsupported, "backend '" + name() + "' cannot rename sessions");
+    }
+
+    /// Whether the backend keeps its files in BackendOptions::state_dir (the
+    /// host then keeps the journal and the session mark beside them).
+    [[nodiscard]] virtual bool uses_state_dir() const { return true; }
 
     // ---- history (optional) -------------------------------------------
     [[nodiscard]] virtual bool has_history() const { return false; }

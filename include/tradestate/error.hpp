@@ -20,6 +20,7 @@ enum class errc {
     abi_mismatch,     ///< a plugin was built for another plugin ABI
     unsupported,      ///< the backend does not offer this operation
     locked,           ///< another process holds the writer lock
+    data_loss,        ///< acknowledged data is gone (named in the message); see Session::resume
 };
 
 inline constexpr std::string_view to_string(errc e) noexcept {
@@ -35,6 +36,7 @@ inline constexpr std::string_view to_string(errc e) noexcept {
     case errc::abi_mismatch: return "plugin ABI mismatch";
     case errc::unsupported: return "unsupported operation";
     case errc::locked: return "locked";
+    case errc::data_loss: return "data loss";
     }
     return "error";
 }

@@ -1,5 +1,6 @@
 // tradestate — StatePersister<State>: save and load any state type through
-// any backend.
+// any backend (open.hpp opens one from config.toml; Session<State> in
+// session.hpp adds the journal and the recovery rules on top).
 //
 // State needs only Boost.JSON conversions (`value_from` / `value_to`, e.g.
 // `tag_invoke` overloads beside the type). Optional hooks found by ADL:
@@ -11,19 +12,22 @@
 #pragma once
 
 #include <tradestate/backend.hpp>
-#include <tradestate/config.hpp>
 #include <tradestate/detail/json_reader.hpp>
 #include <tradestate/detail/session_name.hpp>
-#include <tradestate/plugin_loader.hpp>
+#include <tradestate/error.hpp>
+#include <tradestate/money.hpp>
 #include <tradestate/timestamp.hpp>
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
 
+#include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <concepts>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,9 +41,12 @@ inline constexpr const char* default_session = "default";
 template <class State> struct Loaded {
     State state;
     std::uint64_t sequence = 0;
+    SaveMeta meta;                      ///< the envelope stored with it (lineage and journal mark included)
     std::string source;                 ///< where it came from
     std::vector<std::string> warnings;  ///< fallbacks, missing optional fields, ...
     bool recovered = false;             ///< the newest copy was unusable; an older one was loaded
+    bool checked = true;                ///< false: no envelope/checksum (written by another program)
+    std::vector<std::string> kept_aside; ///< damaged files the backend kept for inspection
 };
 
 namespace detail {
@@ -76,6 +83,37 @@ concept has_views_in = requires(const State& s, boost::json::storage_ptr sp) {
     return m;
 }
 
+/// tradestate 0.2 kept a snapshot's journal mark inside the document, as
+/// `runner.journal = {"id": "<16 hex>", "seq": N}`. Move it into `meta` (when
+/// the envelope has none) and out of the document.
+inline void take_legacy_journal_mark(boost::json::value& doc, SaveMeta& meta) {
+    auto* o = doc.if_object();
+    if (!o) return;
+    auto* run = o->if_contains("runner");
+    if (!run || !run->is_object()) return;
+    auto& r = run->get_object();
+    const auto* j = r.if_contains("journal");
+    if (!j) return;
+    if (meta.journal_id == 0 && j->is_object()) {
+        const auto* id = j->get_object().if_contains("id");
+        const auto* seq = j->get_object().if_contains("seq");
+        if (id && id->is_string() && id->get_string().size() == 16 && seq && seq->is_int64() && seq->get_int64() >= 0) {
+            std::uint64_t v = 0;
+            bool ok = true;
+            for (char ch : id->get_string()) {
+                const int d = (ch >= '0' && ch <= '9') ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+                if (d < 0) ok = false;
+                v = (v << 4) | static_cast<std::uint64_t>(d < 0 ? 0 : d);
+            }
+            if (ok) {
+                meta.journal_id = v;
+                meta.journal_seq = static_cast<std::uint64_t>(seq->get_int64());
+            }
+        }
+    }
+    r.erase("journal");
+}
+
 } // namespace detail
 
 template <class State> class StatePersister {
@@ -85,63 +123,6 @@ public:
                             std::shared_ptr<spdlog::logger> logger = spdlog::default_logger())
         : backend_(std::move(backend)), logger_(std::move(logger)) {
         if (!backend_) throw Error(errc::invalid_argument, "StatePersister needs a backend");
-    }
-
-    /// Load the backend `cfg.persistence.backend` from the plugin directory
-    /// and open it on `cfg.persistence.state_dir`.
-    /// When the configured backend has no sessions but another file backend
-    /// has some in the same state dir (the user switched `backend`), this
-    /// throws errc::not_found naming them and the `tradestate convert`
-    /// command, rather than silently starting empty.
-    [[nodiscard]] static StatePersister open(const Config& cfg,
-                                             std::shared_ptr<spdlog::logger> logger = spdlog::default_logger()) {
-        auto backend = open_backend(cfg, logger);
-        if (backend->list().empty()) refuse_if_other_backend_has_sessions(cfg, logger);
-        return StatePersister(std::move(backend), logger);
-    }
-
-    /// The file backends shipped with tradestate, checked by `open`.
-    static constexpr const char* file_backends[] = {"json-files", "mmap-binary", "compressed-archive"};
-
-    static void refuse_if_other_backend_has_sessions(const Config& cfg, const std::shared_ptr<spdlog::logger>& logger) {
-        PluginLoader loader(plugin_search_dirs(cfg.persistence.plugin_dir), logger);
-        const auto available = loader.available();
-        for (const char* other : file_backends) {
-            if (other == cfg.persistence.backend ||
-                std::find(available.begin(), available.end(), other) == available.end())
-                continue;
-            Config c = cfg;
-            c.persistence.backend = other;
-            std::vector<SessionInfo> found;
-            try {
-                found = open_backend(c, logger)->list();
-            } catch (const Error&) {
-                continue;
-            }
-            if (found.empty()) continue;
-            std::string names;
-            for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.session;
-            const auto dir = cfg.persistence.state_dir.string();
-            throw Error(errc::not_found,
-                        "config.toml selects backend '" + cfg.persistence.backend + "', which has no sessions in " + dir +
-                            ", but backend '" + other + "' has: " + names + ". Convert them with `tradestate convert --from " +
-                            other + ":" + dir + " --to " + cfg.persistence.backend + ":" + dir +
-                            "`, or set persistence.backend = \"" + other + "\" again, or use another state_dir to start empty");
-        }
-    }
-
-    /// The backend a config names, loaded through the plugin loader.
-    [[nodiscard]] static std::shared_ptr<Backend> open_backend(const Config& cfg,
-                                                              const std::shared_ptr<spdlog::logger>& logger) {
-        BackendOptions o;
-        o.state_dir = cfg.persistence.state_dir;
-        o.fsync = cfg.persistence.fsync;
-        o.keep_backups = static_cast<int>(cfg.persistence.keep_backups);
-        o.max_file_bytes = cfg.persistence.max_file_bytes;
-        o.settings = cfg.backend_settings_for(cfg.persistence.backend);
-        o.logger = logger;
-        PluginLoader loader(plugin_search_dirs(cfg.persistence.plugin_dir), logger);
-        return loader.open(cfg.persistence.backend, std::move(o));
     }
 
     /// The document a state is saved as. It is built in one monotonic
@@ -177,18 +158,31 @@ public:
         }
     }
 
-    /// Save `s` as the newest state of `session`.
-    void save(const State& s, const std::string& session = default_session) {
+    /// Save `s` as the newest state of `session`; returns the sequence the
+    /// backend gave it. `envelope` carries the session layer's lineage and
+    /// journal mark (Session<State> passes it; plain saves have none).
+    std::uint64_t save(const State& s, const std::string& session = default_session, const SaveMeta* envelope = nullptr) {
         validate_session_name(session);
         Document d = to_document(s, backend_->stores_views());
-        const SaveMeta meta = detail::meta_of(d.main);
-        backend_->save(session, d, meta);
+        return backend_->save(session, d, meta_for(d.main, envelope));
     }
 
     /// Save an already built document (the async writer and tools use this).
-    void save_document(const Document& d, const std::string& session = default_session) {
+    std::uint64_t save_document(const Document& d, const std::string& session = default_session,
+                                const SaveMeta* envelope = nullptr) {
         validate_session_name(session);
-        backend_->save(session, d, detail::meta_of(d.main));
+        return backend_->save(session, d, meta_for(d.main, envelope));
+    }
+
+    /// The stored metadata of a document: what it says, plus the envelope's session fields.
+    [[nodiscard]] static SaveMeta meta_for(const boost::json::value& doc, const SaveMeta* envelope) {
+        SaveMeta m = detail::meta_of(doc);
+        if (envelope) {
+            m.lineage = envelope->lineage;
+            m.journal_id = envelope->journal_id;
+            m.journal_seq = envelope->journal_seq;
+        }
+        return m;
     }
 
     /// The newest valid state of `session`, or nullopt if never saved.
@@ -248,6 +242,10 @@ private:
         out.sequence = r.sequence;
         out.source = r.source.empty() ? session : r.source;
         out.recovered = r.recovered;
+        out.checked = r.checked;
+        out.kept_aside = r.kept_aside;
+        detail::take_legacy_journal_mark(r.doc, r.meta);
+        out.meta = r.meta;
         // Backends log their own warnings through this logger; log only ours.
         std::vector<std::string> ours;
         out.state = from_document(r.doc, out.source, &ours);

@@ -94,6 +94,17 @@ public:
         return t;
     }
 
+    /// Money paid in (positive) or taken out (negative): cash and
+    /// initial_cash move together, so the money invariant still holds.
+    /// Refuses a withdrawal larger than the cash.
+    void deposit(Money amount) {
+        if (cash_ + amount < Money{})
+            throw Error(errc::invalid_argument, "a withdrawal of " + (Money{} - amount).format() + " exceeds cash " +
+                                                    cash_.format());
+        cash_ += amount;
+        initial_cash_ += amount;
+    }
+
     /// Σ open cost of the open positions.
     [[nodiscard]] Money open_cost() const {
         Money m;

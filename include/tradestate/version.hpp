@@ -4,9 +4,9 @@
 #include <cstdint>
 
 #define TRADESTATE_VERSION_MAJOR 0
-#define TRADESTATE_VERSION_MINOR 2
+#define TRADESTATE_VERSION_MINOR 3
 #define TRADESTATE_VERSION_PATCH 0
-#define TRADESTATE_VERSION_STRING "0.2.0"
+#define TRADESTATE_VERSION_STRING "0.3.0"
 
 namespace tradestate {
 
@@ -19,7 +19,7 @@ inline constexpr const char* version_string = TRADESTATE_VERSION_STRING;
 /// (the layout of everything in backend.hpp). Bump it whenever a type that
 /// crosses the boundary changes; a plugin built against another value is
 /// refused before any of its code runs.
-/// History: 1 = first release; 2 = Backend gained stores_views() and the journal_* calls.
-inline constexpr std::uint32_t plugin_abi_version = 2;
+/// History: CHANGELOG.md.
+inline constexpr std::uint32_t plugin_abi_version = 3;
 
 } // namespace tradestate

@@ -6,6 +6,7 @@
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/binary_doc.hpp>
 #include <tradestate/detail/checksum.hpp>
+#include <tradestate/detail/endian.hpp>
 #include <tradestate/detail/file_lock.hpp>
 #include <tradestate/detail/session_name.hpp>
 #include <tradestate/plugin.hpp>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,38 +44,33 @@ constexpr std::size_t record_header_bytes = 72;
 constexpr char index_magic[8] = {'T', 'S', 'A', 'R', 'C', 'I', 'D', 'X'};
 constexpr const char* suffix = ".tsarc";
 
-void put16(char* p, std::uint16_t v) {
-    for (int i = 0; i < 2; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void put32(char* p, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void put64(char* p, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint16_t get16(const char* p) {
-    return static_cast<std::uint16_t>(static_cast<unsigned char>(p[0]) | (static_cast<unsigned char>(p[1]) << 8));
-}
-std::uint32_t get32(const char* p) {
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-    return v;
-}
-std::uint64_t get64(const char* p) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-    return v;
+void put16(char* p, std::uint16_t v) { detail::store_le(p, v); }
+void put32(char* p, std::uint32_t v) { detail::store_le(p, v); }
+void put64(char* p, std::uint64_t v) { detail::store_le(p, v); }
+std::uint16_t get16(const char* p) { return detail::load_le<std::uint16_t>(p); }
+std::uint32_t get32(const char* p) { return detail::get_u32(p); }
+std::uint64_t get64(const char* p) { return detail::get_u64(p); }
+
+// Record version 2 (tradestate 0.3) adds the session envelope — lineage,
+// journal id, journal seq, 24 bytes — after saved_at, covered by both checksums.
+constexpr std::uint16_t record_version = 2;
+constexpr std::size_t envelope_bytes = 24;
+[[nodiscard]] std::size_t envelope_size(std::uint16_t version) { return version >= 2 ? envelope_bytes : 0; }
+
+/// Header checksum: XXH3 of record bytes [0, 64), saved_at and the envelope.
+std::uint64_t header_sum(const char* h, std::string_view saved_and_envelope) {
+    detail::Xxh3Stream st;
+    st.update(std::string_view(h, 64));
+    st.update(saved_and_envelope);
+    return st.digest();
 }
 
-/// Header checksum: XXH3 of record bytes [0, 64) followed by saved_at.
-std::uint64_t header_sum(const char* h, std::string_view saved_at) {
-    XXH3_state_t* st = XXH3_createState();
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, h, 64);
-    XXH3_64bits_update(st, saved_at.data(), saved_at.size());
-    const auto v = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    return v;
+std::string envelope_of(const SaveMeta& m) {
+    std::string e(envelope_bytes, '\0');
+    put64(e.data(), m.lineage);
+    put64(e.data() + 8, m.journal_id);
+    put64(e.data() + 16, m.journal_seq);
+    return e;
 }
 
 std::string make_file_header(std::uint32_t flags) {
@@ -88,8 +85,9 @@ std::string make_file_header(std::uint32_t flags) {
 std::string make_record(std::uint64_t seq, const SaveMeta& m, std::string_view compressed, std::uint64_t raw_len) {
     std::string r(record_header_bytes, '\0');
     char* h = r.data();
+    const std::string extra = m.saved_at + envelope_of(m);
     std::memcpy(h, record_magic, 4);
-    put16(h + 4, 1);
+    put16(h + 4, record_version);
     put16(h + 6, static_cast<std::uint16_t>(m.saved_at.size()));
     put64(h + 8, seq);
     put64(h + 16, static_cast<std::uint64_t>(m.iteration));
@@ -97,15 +95,13 @@ std::string make_record(std::uint64_t seq, const SaveMeta& m, std::string_view c
     put64(h + 32, static_cast<std::uint64_t>(m.cash_paise));
     put64(h + 40, compressed.size());
     put64(h + 48, raw_len);
-    XXH3_state_t* st = XXH3_createState();
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, h, 56);
-    XXH3_64bits_update(st, m.saved_at.data(), m.saved_at.size());
-    XXH3_64bits_update(st, compressed.data(), compressed.size());
-    put64(h + 56, XXH3_64bits_digest(st));
-    XXH3_freeState(st);
-    put64(h + 64, header_sum(h, m.saved_at));
-    r.append(m.saved_at);
+    detail::Xxh3Stream st;
+    st.update(std::string_view(h, 56));
+    st.update(extra);
+    st.update(compressed);
+    put64(h + 56, st.digest());
+    put64(h + 64, header_sum(h, extra));
+    r.append(extra);
     r.append(compressed);
     return r;
 }
@@ -139,17 +135,20 @@ bool parse_record(std::string_view data, std::uint64_t base, std::uint64_t off, 
         return false;
     }
     const std::uint16_t sl = get16(h + 6);
-    if (left < record_header_bytes + sl) {
+    const std::uint16_t version = get16(h + 4);
+    const std::size_t env = envelope_size(version);
+    if (left < record_header_bytes + sl + env) {
         why = "truncated record header";
         return false;
     }
     const std::string_view saved_at(h + record_header_bytes, sl);
-    if (header_sum(h, saved_at) != get64(h + 64)) {
+    const std::string_view extra(h + record_header_bytes, sl + env);
+    if (header_sum(h, extra) != get64(h + 64)) {
         why = "record header checksum mismatch";
         return false;
     }
-    if (get16(h + 4) != 1) {
-        why = "record format version " + std::to_string(get16(h + 4)) + " is not supported";
+    if (version != 1 && version != record_version) {
+        why = "record format version " + std::to_string(version) + " is not supported";
         return false;
     }
     r.seq = get64(h + 8);
@@ -159,20 +158,24 @@ bool parse_record(std::string_view data, std::uint64_t base, std::uint64_t off, 
     r.clen = get64(h + 40);
     r.rlen = get64(h + 48);
     r.meta.saved_at.assign(saved_at);
-    const std::uint64_t body = record_header_bytes + sl;
+    if (env) {
+        const char* e = h + record_header_bytes + sl;
+        r.meta.lineage = get64(e);
+        r.meta.journal_id = get64(e + 8);
+        r.meta.journal_seq = get64(e + 16);
+    }
+    const std::uint64_t body = record_header_bytes + sl + env;
     if (r.clen > left - body) {
         why = "record of sequence " + std::to_string(r.seq) + " is truncated (" + std::to_string(r.clen) +
               " compressed bytes announced, " + std::to_string(left - body) + " present)";
         return false;
     }
     r.length = body + r.clen;
-    XXH3_state_t* st = XXH3_createState();
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, h, 56);
-    XXH3_64bits_update(st, saved_at.data(), saved_at.size());
-    XXH3_64bits_update(st, h + body, r.clen);
-    const bool sum_ok = XXH3_64bits_digest(st) == get64(h + 56);
-    XXH3_freeState(st);
+    detail::Xxh3Stream st;
+    st.update(std::string_view(h, 56));
+    st.update(extra);
+    st.update(std::string_view(h + body, r.clen));
+    const bool sum_ok = st.digest() == get64(h + 56);
     if (!sum_ok) r.problem = "record checksum mismatch (sequence " + std::to_string(r.seq) + ")";
     else r.ok = true;
     return true;
@@ -333,11 +336,12 @@ Settings parse_settings(const boost::json::object& o) {
 class FlockGuard {
 public:
     FlockGuard(const fs::path& p, bool exclusive) {
-        fd_ = detail::unique_fd(::open(p.c_str(), exclusive ? O_RDWR | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC, 0644));
+        fd_ = detail::unique_fd(::open(p.c_str(), (exclusive ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC | O_NONBLOCK, 0644));
         if (!fd_) {
             if (!exclusive) return; // nothing was ever written, or a read-only dir: read without it
             detail::throw_io("open lock file", p, errno);
         }
+        detail::require_regular(fd_.get(), p);
         while (::flock(fd_.get(), exclusive ? LOCK_EX : LOCK_SH) != 0)
             if (errno != EINTR) detail::throw_io("lock", p, errno);
     }
@@ -355,7 +359,7 @@ public:
     [[nodiscard]] bool stores_views() const override { return false; } // the host skips building them
     [[nodiscard]] bool has_history() const override { return true; }
 
-    void save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
+    std::uint64_t save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
         validate_session_name(session);
         if (meta.saved_at.size() > 4096)
             throw Error(errc::invalid_argument, "saved_at of session '" + session + "' is longer than 4096 bytes");
@@ -386,8 +390,7 @@ public:
                                       std::to_string(opts_.max_file_bytes) +
                                       " bytes (persistence.max_file_bytes); run `tradestate archive` or raise the limit");
         {
-            detail::unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-            if (!fd) detail::throw_io("open", path, errno);
+            detail::unique_fd fd = detail::open_regular(path, O_WRONLY);
             std::uint64_t done = 0;
             while (done < rec.size()) {
                 const ssize_t w = ::pwrite(fd.get(), rec.data() + done, rec.size() - done,
@@ -410,11 +413,9 @@ public:
         }
         st.offsets.emplace_back(st.size, last_seq + 1);
         st.size += rec.size();
-        if (cfg_.max_live_records > 0 && static_cast<std::int64_t>(st.offsets.size()) > cfg_.max_live_records) {
-            thin(session);
-            return;
-        }
-        write_index(session, st.offsets, st.size);
+        if (cfg_.max_live_records > 0 && static_cast<std::int64_t>(st.offsets.size()) > cfg_.max_live_records) thin(session);
+        else write_index(session, st.offsets, st.size);
+        return last_seq + 1;
     }
 
     [[nodiscard]] std::optional<LoadResult> load(const std::string& session) override {
@@ -473,13 +474,18 @@ public:
             if (bad_after.empty()) return std::nullopt; // header only: never saved
             std::string all;
             for (const auto& b : bad_after) all += (all.empty() ? "" : "; ") + b;
+            // The newest day archive still holds earlier snapshots.
+            if (auto older = load_newest_archived(session)) {
+                older->recovered = true;
+                older->warnings.push_back(path.string() + " has no valid record (" + all + "); loaded " + older->source);
+                return older;
+            }
             throw Error(errc::corrupt, path.string() + " has no valid record (" + all +
-                                           "); the state cannot be loaded (check state/archive/ for earlier days)");
+                                           "); the state cannot be loaded and " + archive_dir().string() +
+                                           " holds no earlier snapshot of it");
         }
         for (const auto& b : bad_after) {
-            std::string w = path.string() + ": " + b + "; skipped, loaded sequence " + std::to_string(r.sequence);
-            log_warn("{}", w);
-            r.warnings.push_back(std::move(w));
+            r.warnings.push_back(path.string() + ": " + b + "; skipped, loaded sequence " + std::to_string(r.sequence));
             r.recovered = true;
         }
         return r;
@@ -606,6 +612,55 @@ public:
         validate_session_name(session);
         ensure_dir();
         return std::make_unique<detail::FileLease>(opts_.state_dir / ("." + session + ".lock"), session);
+    }
+
+    /// Every record of the live file is a copy a fallback can load; the
+    /// session layer keeps the journal behind the newest keep_backups + 1.
+    [[nodiscard]] std::size_t fallback_depth() const override {
+        return static_cast<std::size_t>(std::max(opts_.keep_backups, 1)) + 1;
+    }
+
+    /// The live file is still the one this process wrote (or found at its first check).
+    [[nodiscard]] bool in_place(const std::string& session) override {
+        const auto id = detail::file_id(live_of(session));
+        if (!id) return false;
+        std::lock_guard lk(known_mu_);
+        auto& v = known_[session];
+        if (v.empty()) {
+            v.push_back(*id);
+            return true;
+        }
+        return std::find(v.begin(), v.end(), *id) != v.end();
+    }
+
+    /// Rename the live file, its index, kept-aside copies and day archives.
+    void rename(const std::string& from, const std::string& to) override {
+        validate_session_name(from);
+        validate_session_name(to);
+        if (detail::file_id(live_of(to)))
+            throw Error(errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': it exists");
+        FlockGuard lock(lock_of(from), true);
+        auto mv = [&](const fs::path& a, const fs::path& b) {
+            if (!detail::file_id(a)) return;
+            if (::rename(a.c_str(), b.c_str()) != 0) detail::throw_io("rename " + a.string() + " to", b, errno);
+        };
+        const std::string stem_from = live_of(from).filename().string();
+        std::vector<fs::path> aside;
+        std::error_code ec;
+        for (auto it = fs::directory_iterator(opts_.state_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+            if (it->path().filename().string().rfind(stem_from + ".corrupt-", 0) == 0) aside.push_back(it->path());
+        mv(live_of(from), live_of(to));
+        mv(index_of(from), index_of(to));
+        for (const auto& a : aside)
+            mv(a, opts_.state_dir / (live_of(to).filename().string() + a.filename().string().substr(stem_from.size())));
+        for (const auto& [day, file] : archive_files(from)) mv(file, archive_dir() / (to + "-" + day + suffix));
+        if (opts_.fsync) {
+            detail::fsync_directory(opts_.state_dir);
+            if (detail::file_id(archive_dir())) detail::fsync_directory(archive_dir());
+        }
+        std::lock_guard lk(known_mu_);
+        known_.erase(from);
+        known_.erase(to);
     }
 
     [[nodiscard]] std::vector<SnapshotInfo> history(const std::string& session) override {
@@ -789,7 +844,8 @@ private:
         std::string head(record_header_bytes, '\0');
         if (::pread(fd, head.data(), head.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(head.size()))
             return std::nullopt;
-        const std::uint64_t total = record_header_bytes + get16(head.data() + 6) + get64(head.data() + 40);
+        const std::uint64_t total = record_header_bytes + get16(head.data() + 6) +
+                                    envelope_size(get16(head.data() + 4)) + get64(head.data() + 40);
         if (total > size - off) return std::nullopt;
         std::string data(total, '\0');
         if (::pread(fd, data.data(), total, static_cast<off_t>(off)) != static_cast<ssize_t>(total)) return std::nullopt;
@@ -801,10 +857,10 @@ private:
 
     std::optional<LoadResult> load_via_index(const std::string& session) const {
         const auto path = live_of(session);
-        detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
         if (!fd) return std::nullopt;
         struct stat st {};
-        if (::fstat(fd.get(), &st) != 0) return std::nullopt;
+        if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
         auto idx = fresh_index(session, st);
         if (!idx || idx->entries.empty()) return std::nullopt;
         const auto [off, seq] = idx->entries.back();
@@ -827,8 +883,13 @@ private:
     /// Metadata of the newest good record (index first, else a scan).
     [[nodiscard]] std::optional<Rec> last_record_info(const std::string& session) const {
         const auto path = live_of(session);
-        detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) return std::nullopt;
+        detail::unique_fd fd;
+        try {
+            fd = detail::open_regular(path);
+        } catch (const Error& e) {
+            if (e.code() == errc::not_found) return std::nullopt;
+            throw;
+        }
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0) detail::throw_io("stat", path, errno);
         if (auto idx = fresh_index(session, st); idx && !idx->entries.empty()) {
@@ -851,7 +912,8 @@ private:
         struct stat st {};
         if (::stat(path.c_str(), &st) != 0) {
             if (errno != ENOENT) detail::throw_io("stat", path, errno);
-            detail::write_file_atomic(path, make_file_header(0), opts_.fsync);
+            detail::write_file_atomic(path, make_file_header(0), opts_.fsync,
+                                      [&](const detail::FileId& id) { expect_live(session, id); });
             LiveState ls;
             write_index(session, {}, file_header_bytes);
             return ls;
@@ -863,7 +925,7 @@ private:
             bool last_ok = true;
             if (!ls.offsets.empty()) {
                 ls.last_seq = ls.offsets.back().second;
-                detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+                detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
                 if (fd) {
                     if (auto r = read_record_at(fd.get(), ls.size, ls.offsets.front().first, ls.offsets.front().second))
                         ls.first_day = day_of(r->second.meta.saved_at);
@@ -921,7 +983,8 @@ private:
             idx.emplace_back(out.size(), r->seq);
             out.append(data, r->offset, r->length);
         }
-        detail::write_file_atomic(live_of(session), out, opts_.fsync);
+        detail::write_file_atomic(live_of(session), out, opts_.fsync,
+                                  [&](const detail::FileId& id) { expect_live(session, id); });
         write_index(session, idx, out.size());
     }
 
@@ -1006,8 +1069,48 @@ private:
         return summary;
     }
 
+    /// The live file a write is about to put in place (before its rename).
+    void expect_live(const std::string& session, const detail::FileId& id) {
+        std::lock_guard lk(known_mu_);
+        auto& v = known_[session];
+        v.push_back(id);
+        if (v.size() > 4) v.erase(v.begin());
+    }
+
+    /// The newest snapshot in the session's day archives.
+    [[nodiscard]] std::optional<LoadResult> load_newest_archived(const std::string& session) const {
+        auto arch = archive_files(session);
+        for (auto it = arch.rbegin(); it != arch.rend(); ++it) {
+            std::string data;
+            try {
+                data = detail::read_file(it->second, opts_.max_file_bytes);
+            } catch (const Error&) {
+                continue;
+            }
+            auto sc = scan_bytes(data);
+            if (!sc.header_problem.empty()) continue;
+            for (auto r = sc.recs.rbegin(); r != sc.recs.rend(); ++r) {
+                if (!r->ok) continue;
+                const std::string what = it->second.string() + " record at offset " + std::to_string(r->offset);
+                try {
+                    LoadResult lr;
+                    lr.doc = detail::binary_decode(decompress(data, *r, 0, it->second.string(), opts_.max_file_bytes), what);
+                    lr.meta = r->meta;
+                    lr.sequence = r->seq;
+                    lr.source = what;
+                    return lr;
+                } catch (const Error&) {
+                    continue;
+                }
+            }
+        }
+        return std::nullopt;
+    }
+
     BackendOptions opts_;
     Settings cfg_;
+    std::mutex known_mu_;
+    std::map<std::string, std::vector<detail::FileId>> known_; ///< session -> live files this process wrote
 };
 
 } // namespace

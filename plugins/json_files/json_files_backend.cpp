@@ -28,6 +28,8 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -47,7 +49,7 @@ constexpr const char* main_file_name = "fno_system_state.json";
 constexpr const char* main_stem = "fno_system_state";
 constexpr const char* format_name = "tradestate-json-files";
 constexpr const char* meta_key = "_tradestate";
-constexpr std::int64_t current_schema = 1;
+constexpr std::int64_t current_schema = 2; // 2: lineage and journal mark in _tradestate (tradestate 0.3)
 constexpr const char* default_session = "default";
 /// Views every seed-compatible session may have, whether or not `_tradestate.views` names them.
 const std::vector<std::string> seed_views = {"shared_portfolio_state", "current_state"};
@@ -246,6 +248,18 @@ std::optional<std::string> checksum_from_text(std::string_view text) {
     return detail::checksum_text(detail::xxh3(c));
 }
 
+/// "0123456789abcdef" -> value; nullopt unless exactly 16 lower-case hex digits.
+std::optional<std::uint64_t> parse_hex64(std::string_view h) {
+    if (h.size() != 16) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : h) {
+        const int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+        if (d < 0) return std::nullopt;
+        v = (v << 4) | static_cast<std::uint64_t>(d);
+    }
+    return v;
+}
+
 /// A main file read and checked.
 struct Parsed {
     json::value doc;             // without `_tradestate`
@@ -288,6 +302,22 @@ void read_meta(const fs::path& p, const json::object& ts, Parsed& out, std::stri
     out.meta.iteration = *it;
     out.meta.positions = *pos;
     out.meta.cash_paise = *cash;
+    // Schema 2: the session layer's envelope (absent for plain saves).
+    auto hex = [&](const char* key) -> std::uint64_t {
+        auto f = ts.find(key);
+        if (f == ts.end()) return 0;
+        if (!f->value().is_string()) corrupt(p, std::string("_tradestate.") + key + " is not a string");
+        auto v = parse_hex64(f->value().get_string());
+        if (!v) corrupt(p, std::string("_tradestate.") + key + " is not 16 hex digits");
+        return *v;
+    };
+    out.meta.lineage = hex("lineage");
+    out.meta.journal_id = hex("journal_id");
+    if (auto f = ts.find("journal_seq"); f != ts.end()) {
+        const auto js = as_int(f->value());
+        if (!js || *js < 0) corrupt(p, "_tradestate.journal_seq is not a non-negative integer");
+        out.meta.journal_seq = static_cast<std::uint64_t>(*js);
+    }
     if (auto v = ts.find("views"); v != ts.end()) {
         if (!v->value().is_array()) corrupt(p, "_tradestate.views is not an array");
         for (const auto& e : v->value().get_array()) {
@@ -390,7 +420,6 @@ std::optional<TailMeta> read_tail_meta(const fs::path& p) {
     }
 }
 
-bool pid_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
 // ------------------------------------------------------------------ backend
 
@@ -404,7 +433,7 @@ public:
 
     [[nodiscard]] std::string name() const override { return backend_name; }
 
-    void save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
+    std::uint64_t save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
         validate_session_name(session);
         if (!doc.main.is_object())
             throw Error(errc::invalid_argument, "json-files stores a JSON object as the main document of session '" +
@@ -426,7 +455,8 @@ public:
         const fs::path dir = session_dir(session);
         make_dirs(dir);
         const fs::path main = dir / main_file_name;
-        remove_stale_temps(dir);
+        if (detail::remove_stale_temps(dir))
+            opts_.logger->debug("json-files: removed temp files left by an interrupted save in {}", dir.string());
 
         // Sequence: one above everything this session has stored.
         std::uint64_t prev = 0;
@@ -459,6 +489,11 @@ public:
         ts["iteration"] = meta.iteration;
         ts["positions"] = meta.positions;
         ts["cash_paise"] = meta.cash_paise;
+        if (meta.lineage || meta.journal_id) {
+            ts["lineage"] = detail::hex64(meta.lineage);
+            ts["journal_id"] = detail::hex64(meta.journal_id);
+            ts["journal_seq"] = static_cast<std::int64_t>(meta.journal_seq);
+        }
         json::array vnames;
         for (const auto& v : views) vnames.emplace_back(v.first);
         ts["views"] = std::move(vnames);
@@ -475,13 +510,14 @@ public:
         // Keep the current main file as a backup: a hard link, no copy.
         if (main_exists && main_seq && opts_.keep_backups > 0) keep_as_backup(main, bdir, *main_seq);
 
-        detail::write_file_atomic(main, text, opts_.fsync);
+        detail::write_file_atomic(main, text, opts_.fsync, [&](const detail::FileId& id) { expect_main(session, id); });
         for (const auto& [vname, value] : views)
             detail::write_file_atomic(dir / (vname + ".json"), detail::print(*value) + "\n", opts_.fsync);
 
         prune_backups(bdir);
         opts_.logger->debug("json-files: saved session '{}' sequence {} to {} ({} bytes)", session, seq,
                             main.string(), text.size());
+        return seq;
     }
 
     [[nodiscard]] std::optional<LoadResult> load(const std::string& session) override {
@@ -552,7 +588,7 @@ public:
         const fs::path bdir = dir / "backups";
         for (const auto& b : list_backups(bdir)) rm(b.second);
         ::rmdir(bdir.c_str()); // only if empty
-        remove_stale_temps(dir);
+        (void)detail::remove_stale_temps(dir);
         if (session != default_session) {
             rm(lock_path(session));
             ::rmdir(dir.c_str()); // only if nothing foreign is left in it
@@ -577,6 +613,7 @@ public:
         const fs::path main = dir / main_file_name;
         std::vector<std::string> view_names = seed_views;
         bool main_ok = false;
+        const auto backups = list_backups(dir / "backups");
         if (!path_exists(main)) {
             rep.findings.push_back({sev::error, main.string(), "the main file is missing; only backups are left"});
         } else {
@@ -585,12 +622,27 @@ public:
                 main_ok = true;
                 for (const auto& v : p.views)
                     if (std::find(view_names.begin(), view_names.end(), v) == view_names.end()) view_names.push_back(v);
-                if (p.has_meta)
+                bool checked_backup = false;
+                for (const auto& b : backups)
+                    if (b.first > 0 && read_tail_meta(b.second)) checked_backup = true;
+                if (p.has_meta && !backups.empty() && backups.front().first > p.sequence) {
+                    main_ok = false;
+                    rep.findings.push_back({sev::error, main.string(),
+                                            "holds sequence " + std::to_string(p.sequence) + ", older than backup " +
+                                                backups.front().second.string() +
+                                                ": the main file was rolled back to an older copy"});
+                } else if (p.has_meta) {
                     rep.findings.push_back({sev::info, main.string(),
                                             "ok: sequence " + std::to_string(p.sequence) + ", checksum verified"});
-                else
+                } else if (checked_backup) {
+                    main_ok = false;
+                    rep.findings.push_back({sev::error, main.string(),
+                                            "has no tradestate checksum, but the session's backups have one: it was "
+                                            "rewritten or edited by another program"});
+                } else {
                     rep.findings.push_back({sev::warning, main.string(),
                                             "no checksum (written by another program); loads as is"});
+                }
             } catch (const Error& e) {
                 rep.findings.push_back({sev::error, main.string(), e.what()});
             }
@@ -607,7 +659,7 @@ public:
             }
         }
         std::optional<fs::path> first_good_backup;
-        for (const auto& [seq, path] : list_backups(dir / "backups")) {
+        for (const auto& [seq, path] : backups) {
             try {
                 (void)read_verified(path, opts_.max_file_bytes);
                 if (!first_good_backup) first_good_backup = path;
@@ -684,36 +736,20 @@ private:
         }
     }
 
-    /// Temp files ".<name>.tmp.<pid>.<n>" left by writers that were killed.
-    void remove_stale_temps(const fs::path& dir) {
-        std::error_code ec;
-        for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-            const std::string f = it->path().filename().string();
-            if (f.empty() || f[0] != '.') continue;
-            const auto t = f.find(".json.tmp.");
-            if (t == std::string::npos) continue;
-            const std::string rest = f.substr(t + 10);
-            long pid = 0;
-            auto r = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
-            if (r.ec != std::errc() || pid_alive(pid)) continue;
-            if (::unlink(it->path().c_str()) == 0)
-                opts_.logger->debug("json-files: removed {} left by an interrupted save", it->path().string());
-        }
-    }
-
     /// Keep a damaged main file for inspection as `<file>.corrupt-<UTC time>`:
     /// a hard link (saves replace the main file by rename, so the damaged
-    /// bytes stay there), made once per damaged file.
-    void keep_aside(const fs::path& p) {
+    /// bytes stay there), made once per damaged file. Returns its path.
+    std::string keep_aside(const fs::path& p) {
         struct stat st {};
-        if (::stat(p.c_str(), &st) != 0) return;
+        if (::stat(p.c_str(), &st) != 0) return {};
         const std::string prefix = p.filename().string() + ".corrupt-";
         std::error_code ec;
         for (auto it = fs::directory_iterator(p.parent_path(), ec); !ec && it != fs::directory_iterator();
              it.increment(ec)) {
             if (it->path().filename().string().rfind(prefix, 0) != 0) continue;
             struct stat o {};
-            if (::stat(it->path().c_str(), &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev) return;
+            if (::stat(it->path().c_str(), &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev)
+                return it->path().string();
         }
         const auto t = std::time(nullptr);
         struct tm tm {};
@@ -722,56 +758,77 @@ private:
         std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
         for (int n = 0; n < 100; ++n) {
             const fs::path aside = p.string() + ".corrupt-" + stamp + (n ? "-" + std::to_string(n) : std::string());
-            if (::link(p.c_str(), aside.c_str()) == 0) {
-                opts_.logger->warn("json-files: the damaged {} is kept as {}", p.string(), aside.string());
-                return;
-            }
+            if (::link(p.c_str(), aside.c_str()) == 0) return aside.string();
             if (errno != EEXIST) break;
         }
         opts_.logger->warn("json-files: cannot keep the damaged {} aside: {}", p.string(), detail::errno_text(errno));
+        return {};
     }
 
+    static LoadResult result_of(Parsed&& p, const fs::path& from) {
+        LoadResult r;
+        r.doc = std::move(p.doc);
+        r.meta = p.meta;
+        r.sequence = p.sequence;
+        r.source = from.string();
+        r.checked = p.has_meta;
+        return r;
+    }
+
+    /// The newest copy that verifies: the main file, unless it is damaged,
+    /// missing, older than a backup (rolled back) or lacks the envelope
+    /// while checked backups exist (rewritten by another program).
     std::optional<LoadResult> load_impl(const std::string& session) {
         const fs::path dir = session_dir(session);
         const fs::path main = dir / main_file_name;
+        const auto backups = list_backups(dir / "backups");
         std::string failure;
+        std::vector<std::string> kept;
         if (path_exists(main)) {
             try {
                 auto p = read_verified(main, opts_.max_file_bytes);
-                LoadResult r;
-                r.doc = std::move(p.doc);
-                r.meta = p.meta;
-                r.sequence = p.sequence;
-                r.source = main.string();
-                if (!p.has_meta) {
-                    r.warnings.push_back(main.string() + ": no checksum (written by another program); loaded as is");
-                    opts_.logger->warn("{}", r.warnings.back());
+                const std::uint64_t main_seq = p.sequence;
+                const bool newer_backup = !backups.empty() && backups.front().first > main_seq && p.has_meta;
+                if (!newer_backup && p.has_meta) return result_of(std::move(p), main);
+                if (!newer_backup) {
+                    // No envelope: another program's file, unless this session has checked backups.
+                    bool checked_backup = false;
+                    for (const auto& b : backups)
+                        if (b.first > 0 && read_tail_meta(b.second)) checked_backup = true;
+                    if (!checked_backup) {
+                        LoadResult r = result_of(std::move(p), main);
+                        r.warnings.push_back(main.string() + ": no checksum (written by another program); loaded as is");
+                        return r;
+                    }
+                    failure = main.string() +
+                              " has no tradestate checksum, but the session's backups have one: it was rewritten or "
+                              "edited by another program";
+                } else {
+                    failure = main.string() + " holds sequence " + std::to_string(main_seq) + ", older than backup " +
+                              backups.front().second.string() + ": the main file was rolled back to an older copy";
                 }
-                return r;
             } catch (const Error& e) {
                 if (e.code() != errc::parse && e.code() != errc::corrupt) throw; // io, schema: not corruption
                 failure = e.what();
-                keep_aside(main);
             }
+            if (auto k = keep_aside(main); !k.empty()) kept.push_back(k);
         } else {
-            const auto backups = list_backups(dir / "backups");
             if (backups.empty()) return std::nullopt;
             failure = main.string() + " is missing";
         }
         std::string tried;
-        for (const auto& [seq, path] : list_backups(dir / "backups")) {
+        for (const auto& [seq, path] : backups) {
             try {
                 auto p = read_verified(path, opts_.max_file_bytes);
-                LoadResult r;
-                r.doc = std::move(p.doc);
-                r.meta = p.meta;
-                r.sequence = p.sequence;
-                r.source = path.string();
+                // Backup 0 is the file another program wrote before the first save; any other must be checked.
+                if (!p.has_meta && seq != 0) throw Error(errc::corrupt, path.string() + ": has no checksum");
+                LoadResult r = result_of(std::move(p), path);
                 r.recovered = true;
+                r.kept_aside = kept;
                 r.warnings.push_back("session '" + session + "': " + failure + "; loaded the newest valid backup " +
-                                     path.string() + " (sequence " + std::to_string(p.sequence) + ")" +
-                                     (tried.empty() ? "" : "; unusable backups skipped:" + tried));
-                opts_.logger->warn("json-files: {}", r.warnings.back());
+                                     path.string() + " (sequence " + std::to_string(r.sequence) + ")" +
+                                     (tried.empty() ? "" : "; unusable backups skipped:" + tried) +
+                                     (kept.empty() ? "" : "; the damaged file is kept as " + kept.front()));
                 return r;
             } catch (const Error& e) {
                 if (e.code() != errc::parse && e.code() != errc::corrupt && e.code() != errc::not_found) throw;
@@ -781,9 +838,78 @@ private:
         throw Error(errc::corrupt, "session '" + session + "' cannot be loaded: " + failure +
                                        (tried.empty() ? "; there are no backups in " + (dir / "backups").string()
                                                       : "; no backup verifies either:" + tried) +
+                                       (kept.empty() ? "" : "\nthe damaged file is kept as " + kept.front()) +
                                        "\nrestore the file from elsewhere or remove the session");
     }
 
+    // ------------------------------------------------ the session layer
+
+    /// The main file a save of `session` is about to put in place.
+    void expect_main(const std::string& session, const detail::FileId& id) {
+        std::lock_guard lk(expected_mu_);
+        auto& v = expected_[session];
+        v.push_back(id);
+        if (v.size() > 4) v.erase(v.begin());
+    }
+
+public:
+    [[nodiscard]] std::size_t fallback_depth() const override {
+        return static_cast<std::size_t>(opts_.keep_backups) + 1;
+    }
+
+    /// The main file is still one this process wrote (or found at its first check).
+    [[nodiscard]] bool in_place(const std::string& session) override {
+        const auto id = detail::file_id(session_dir(session) / main_file_name);
+        if (!id) return false;
+        std::lock_guard lk(expected_mu_);
+        auto& v = expected_[session];
+        if (v.empty()) {
+            v.push_back(*id);
+            return true;
+        }
+        return std::find(v.begin(), v.end(), *id) != v.end();
+    }
+
+    /// Move every file of `from` (main file, views, backups, kept-aside
+    /// copies) into the directory of `to`.
+    void rename(const std::string& from, const std::string& to) override {
+        validate_session_name(from);
+        validate_session_name(to);
+        if (session_present(session_dir(to)))
+            throw Error(errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': it exists");
+        const fs::path src = session_dir(from), dst = session_dir(to);
+        make_dirs(dst);
+        std::vector<std::string> names = seed_views;
+        if (auto t = read_tail_meta(src / main_file_name))
+            for (const auto& v : t->views) names.push_back(v);
+        auto mv = [&](const fs::path& a, const fs::path& b) {
+            if (!path_exists(a)) return;
+            if (::rename(a.c_str(), b.c_str()) != 0) detail::throw_io("move " + a.string() + " to", b, errno);
+        };
+        mv(src / main_file_name, dst / main_file_name);
+        for (const auto& v : names) mv(src / (v + ".json"), dst / (v + ".json"));
+        mv(src / "backups", dst / "backups");
+        std::error_code ec;
+        std::vector<fs::path> aside;
+        for (auto it = fs::directory_iterator(src, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+            if (it->path().filename().string().rfind(std::string(main_file_name) + ".corrupt-", 0) == 0)
+                aside.push_back(it->path());
+        for (const auto& a : aside) mv(a, dst / a.filename());
+        if (opts_.fsync) {
+            detail::fsync_directory(dst);
+            detail::fsync_directory(src);
+        }
+        {
+            std::lock_guard lk(expected_mu_);
+            expected_.erase(from);
+            expected_.erase(to);
+        }
+        opts_.logger->info("json-files: session '{}' is now session '{}' ({})", from, to, dst.string());
+    }
+
+private:
+    std::mutex expected_mu_;
+    std::map<std::string, std::vector<detail::FileId>> expected_;
     BackendOptions opts_;
 };
 

@@ -7,6 +7,7 @@
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/binary_doc.hpp>
 #include <tradestate/detail/checksum.hpp>
+#include <tradestate/detail/endian.hpp>
 #include <tradestate/detail/file_lock.hpp>
 #include <tradestate/detail/session_name.hpp>
 #include <tradestate/plugin.hpp>
@@ -18,6 +19,8 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,28 +43,23 @@ constexpr std::uint64_t header_bytes = 4096;     // page 0: file header + both d
 constexpr std::size_t file_header_used = 64;     // checksum at 56 covers [0, 56)
 constexpr std::size_t desc_bytes = 512;          // one descriptor, one 512-byte sector
 constexpr std::size_t desc_offset[2] = {512, 1024};
-constexpr std::size_t desc_saved_at_at = 72;
+constexpr std::size_t desc_saved_at_at_v1 = 72;
+// Descriptor variant 2 (tradestate 0.3): the session envelope (lineage,
+// journal id, journal seq) at 72..96, saved_at from 96. Marked by '2' in
+// byte 1 of the slot word, so older readers see "another slot" and never
+// misread it.
+constexpr std::size_t desc_envelope_at = 72;
+constexpr std::size_t desc_saved_at_at = 96;
+constexpr std::uint32_t desc_variant2 = 0x3200; // '2' << 8
 constexpr std::size_t desc_checksum_at = desc_bytes - 8; // covers [0, 504)
 constexpr std::size_t max_saved_at = desc_checksum_at - desc_saved_at_at;
 constexpr std::uint64_t region_align = 4096;
 constexpr const char* suffix = ".tsmm";
 
-void put32(unsigned char* p, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-void put64(unsigned char* p, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-std::uint32_t get32(const unsigned char* p) {
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
-    return v;
-}
-std::uint64_t get64(const unsigned char* p) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-    return v;
-}
+void put32(unsigned char* p, std::uint32_t v) { detail::store_le(p, v); }
+void put64(unsigned char* p, std::uint64_t v) { detail::store_le(p, v); }
+std::uint32_t get32(const unsigned char* p) { return detail::get_u32(p); }
+std::uint64_t get64(const unsigned char* p) { return detail::get_u64(p); }
 std::uint64_t align_up(std::uint64_t v) { return (v + region_align - 1) / region_align * region_align; }
 char slot_name(int s) { return s == 0 ? 'A' : 'B'; }
 
@@ -116,7 +114,9 @@ Slot parse_desc(const unsigned char* d, int s, std::uint64_t file_size) {
         return r;
     };
     if (get64(d + desc_checksum_at) != detail::xxh3(d, desc_checksum_at)) return bad("descriptor checksum mismatch");
-    if (get32(d) != static_cast<std::uint32_t>(slot_name(s))) return bad("descriptor names another slot");
+    const std::uint32_t word = get32(d);
+    const bool v2 = word == (static_cast<std::uint32_t>(slot_name(s)) | desc_variant2);
+    if (!v2 && word != static_cast<std::uint32_t>(slot_name(s))) return bad("descriptor names another slot");
     r.desc_ok = true;
     const std::uint32_t sl = get32(d + 4);
     r.sequence = get64(d + 8);
@@ -127,8 +127,14 @@ Slot parse_desc(const unsigned char* d, int s, std::uint64_t file_size) {
     r.meta.positions = static_cast<std::int64_t>(get64(d + 48));
     r.meta.cash_paise = static_cast<std::int64_t>(get64(d + 56));
     r.payload_hash = get64(d + 64);
-    if (sl > max_saved_at) return bad("saved_at length out of range");
-    r.meta.saved_at.assign(reinterpret_cast<const char*>(d + desc_saved_at_at), sl);
+    const std::size_t at = v2 ? desc_saved_at_at : desc_saved_at_at_v1;
+    if (sl > desc_checksum_at - at) return bad("saved_at length out of range");
+    r.meta.saved_at.assign(reinterpret_cast<const char*>(d + at), sl);
+    if (v2) {
+        r.meta.lineage = get64(d + desc_envelope_at);
+        r.meta.journal_id = get64(d + desc_envelope_at + 8);
+        r.meta.journal_seq = get64(d + desc_envelope_at + 16);
+    }
     if (r.sequence == 0) return bad("sequence number 0");
     if (r.offset < header_bytes || r.length > r.capacity || r.capacity > UINT64_MAX - r.offset)
         return bad("payload region out of range (offset " + std::to_string(r.offset) + ", length " +
@@ -144,7 +150,7 @@ std::string encode_desc(int s, std::uint64_t seq, std::uint64_t off, std::uint64
                         std::uint64_t payload_hash, const SaveMeta& m) {
     std::string out(desc_bytes, '\0');
     auto* d = reinterpret_cast<unsigned char*>(out.data());
-    put32(d, static_cast<std::uint32_t>(slot_name(s)));
+    put32(d, static_cast<std::uint32_t>(slot_name(s)) | desc_variant2);
     put32(d + 4, static_cast<std::uint32_t>(m.saved_at.size()));
     put64(d + 8, seq);
     put64(d + 16, off);
@@ -154,6 +160,9 @@ std::string encode_desc(int s, std::uint64_t seq, std::uint64_t off, std::uint64
     put64(d + 48, static_cast<std::uint64_t>(m.positions));
     put64(d + 56, static_cast<std::uint64_t>(m.cash_paise));
     put64(d + 64, payload_hash);
+    put64(d + desc_envelope_at, m.lineage);
+    put64(d + desc_envelope_at + 8, m.journal_id);
+    put64(d + desc_envelope_at + 16, m.journal_seq);
     std::memcpy(d + desc_saved_at_at, m.saved_at.data(), m.saved_at.size());
     put64(d + desc_checksum_at, detail::xxh3(d, desc_checksum_at));
     return out;
@@ -227,7 +236,7 @@ public:
 
     [[nodiscard]] bool stores_views() const override { return false; } // the host skips building them
 
-    void save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
+    std::uint64_t save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
         validate_session_name(session);
         if (meta.saved_at.size() > max_saved_at)
             throw Error(errc::invalid_argument, "saved_at of session '" + session + "' is longer than " +
@@ -254,6 +263,7 @@ public:
             log_warn("{}: {}; moved aside to {} and starting a new file", path.string(), ex.header_problem, aside);
             if (::rename(path.c_str(), aside.c_str()) != 0) detail::throw_io("move aside damaged file", path, errno);
             fd.reset();
+            forget(session);
             return save(session, doc, meta);
         }
         const int keep = ex.newest;                  // must stay intact
@@ -317,6 +327,7 @@ public:
         const auto desc = encode_desc(w, seq, off, cap, need, detail::xxh3(payload), meta);
         std::memcpy(m.data() + desc_offset[w], desc.data(), desc_bytes);
         if (opts_.fsync) m.sync(desc_offset[w], desc_bytes, path);
+        return seq;
     }
 
     [[nodiscard]] std::optional<LoadResult> load(const std::string& session) override {
@@ -371,8 +382,7 @@ public:
             if (newer) r.recovered = true;
             std::string w = path.string() + ": slot " + slot_name(i) + " is unusable (" + s.reason + "); loaded slot " +
                             slot_name(ex->newest) + " (sequence " + std::to_string(chosen.sequence) + ")";
-            log_warn("{}", w);
-            r.warnings.push_back(std::move(w));
+            r.warnings.push_back(std::move(w)); // the host reports it (once)
         }
         return r;
     }
@@ -525,6 +535,39 @@ public:
         return std::make_unique<detail::FileLease>(opts_.state_dir / ("." + session + ".lock"), session);
     }
 
+    [[nodiscard]] std::size_t fallback_depth() const override { return 2; } // the two slots
+
+    /// The file is still the one this process wrote (or found at its first check).
+    [[nodiscard]] bool in_place(const std::string& session) override {
+        const auto id = detail::file_id(file_of(session));
+        if (!id) return false;
+        std::lock_guard lk(known_mu_);
+        auto [it, fresh] = known_.emplace(session, *id);
+        return fresh || it->second == *id;
+    }
+
+    void rename(const std::string& from, const std::string& to) override {
+        validate_session_name(from);
+        validate_session_name(to);
+        const auto a = file_of(from), b = file_of(to);
+        if (detail::file_id(b))
+            throw Error(errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': " + b.string() +
+                                                    " exists");
+        std::vector<fs::path> aside;
+        std::error_code ec;
+        const std::string prefix = a.filename().string() + ".corrupt-";
+        for (auto it = fs::directory_iterator(opts_.state_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+            if (it->path().filename().string().rfind(prefix, 0) == 0) aside.push_back(it->path());
+        if (detail::file_id(a) && ::rename(a.c_str(), b.c_str()) != 0) detail::throw_io("rename " + a.string() + " to", b, errno);
+        for (const auto& x : aside) {
+            const auto to_name = opts_.state_dir / (b.filename().string() + x.filename().string().substr(a.filename().string().size()));
+            if (::rename(x.c_str(), to_name.c_str()) != 0) detail::throw_io("rename " + x.string() + " to", to_name, errno);
+        }
+        if (opts_.fsync) detail::fsync_directory(opts_.state_dir);
+        forget(from);
+        forget(to);
+    }
+
 private:
     template <typename... A>
     void log_warn(fmt::format_string<A...> f, A&&... a) const {
@@ -532,6 +575,15 @@ private:
     }
 
     [[nodiscard]] fs::path file_of(const std::string& session) const { return opts_.state_dir / (session + suffix); }
+
+    void forget(const std::string& session) {
+        std::lock_guard lk(known_mu_);
+        known_.erase(session);
+    }
+    void know(const fs::path& path, const detail::FileId& id) {
+        std::lock_guard lk(known_mu_);
+        known_[path.stem().string()] = id;
+    }
 
     void ensure_dir() const {
         std::error_code ec;
@@ -542,10 +594,13 @@ private:
     /// Open the session file for writing, creating it (header only) if absent.
     /// The new file is made complete under a temporary name and linked into
     /// place, so no one ever sees a file without its header.
-    detail::unique_fd open_for_write(const fs::path& path) const {
+    detail::unique_fd open_for_write(const fs::path& path) {
         for (int round = 0; round < 3; ++round) {
-            detail::unique_fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-            if (fd) return fd;
+            detail::unique_fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK));
+            if (fd) {
+                detail::require_regular(fd.get(), path);
+                return fd;
+            }
             if (errno != ENOENT) detail::throw_io("open", path, errno);
             const auto tmp = detail::temp_path_for(path);
             {
@@ -558,6 +613,8 @@ private:
                     ::unlink(tmp.c_str());
                     detail::throw_io("write", tmp, e);
                 }
+                struct stat st {};
+                if (::fstat(t.get(), &st) == 0) know(path, detail::FileId{st.st_dev, st.st_ino}); // before it takes the name
             }
             const int rc = ::link(tmp.c_str(), path.c_str());
             const int e = errno;
@@ -614,10 +671,12 @@ private:
     /// descriptor after the payload it covers), otherwise it is retried.
     /// nullopt if the file does not exist.
     std::optional<Examined> examine(const fs::path& path, bool copy, int only = -1) const {
-        detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) {
-            if (errno == ENOENT) return std::nullopt;
-            detail::throw_io("open", path, errno);
+        detail::unique_fd fd;
+        try {
+            fd = detail::open_regular(path);
+        } catch (const Error& e) {
+            if (e.code() == errc::not_found) return std::nullopt;
+            throw;
         }
         Examined ex;
         for (int attempt = 0; attempt < 1000; ++attempt) {
@@ -644,6 +703,8 @@ private:
     }
 
     BackendOptions opts_;
+    std::mutex known_mu_;
+    std::map<std::string, detail::FileId> known_; ///< session -> the file this process writes
 };
 
 std::unique_ptr<Backend> create_backend(const BackendOptions& opts) { return std::make_unique<MmapBackend>(opts); }

@@ -6,10 +6,11 @@
 // here, version in <schema>.schema_version):
 //   sessions(name, sequence, created_at, updated_at)
 //   snapshots(session, sequence, saved_at, iteration, positions, cash_paise,
-//             checksum, doc_text, document jsonb, save_token, written_at)
+//             checksum, doc_text, document jsonb, save_token, written_at,
+//             lineage, journal_id, journal_seq)                        (envelope: version 3)
 //   views(session, name, doc_text, document jsonb, updated_at)
 //   leases(session, generation, app, host, pid, backend_pid, acquired_at, released_at)
-//   journal_heads(session, journal_id, base_seq, started_at)        (version 2)
+//   journal_heads(session, journal_id, base_seq, started_at, last_seq)  (version 2; last_seq: 3)
 //   journal(session, seq, payload, checksum, written_at)
 //   journal_replaced(session, journal_id, seq, payload, checksum, written_at, replaced_at)
 //
@@ -52,7 +53,7 @@ namespace {
 namespace json = boost::json;
 using clock_type = std::chrono::steady_clock;
 
-constexpr int schema_version_supported = 2;
+constexpr int schema_version_supported = 3;
 
 /// The connection broke (as opposed to an SQL error on a live connection).
 struct ConnectionLost {
@@ -287,6 +288,7 @@ private:
             }
             if (have < 1) migrate_v1();
             if (have < 2) migrate_v2();
+            if (have < 3) migrate_v3();
             (void)exec("COMMIT", {}, "migrate");
             if (have < schema_version_supported)
                 log_->info("postgres: schema {} at {} migrated from version {} to {}", st_.schema, target_, have,
@@ -547,6 +549,142 @@ INSERT INTO S.schema_version (version, applied_by) VALUES (2, 'tradestate postgr
         run_ddl(ddl, "create the journal tables");
     }
 
+    /// Version 3 (tradestate 0.3): the session envelope (lineage, journal id
+    /// and seq) stored with each snapshot; journal_heads.last_seq, the
+    /// highest record ever appended, so records deleted behind the writer's
+    /// back are named; rename_session() for a fresh start's backup.
+    void migrate_v3() {
+        const std::string ddl = R"SQL(
+ALTER TABLE S.snapshots ADD COLUMN lineage text, ADD COLUMN journal_id text, ADD COLUMN journal_seq bigint;
+ALTER TABLE S.journal_heads ADD COLUMN last_seq bigint;
+UPDATE S.journal_heads h
+    SET last_seq = coalesce((SELECT max(j.seq) FROM S.journal j WHERE j.session = h.session), h.base_seq);
+DROP FUNCTION S.save_snapshot(text, bigint, text, bigint, bigint, bigint, text, text, text, integer, text, boolean);
+CREATE FUNCTION S.save_snapshot(p_session text, p_generation bigint, p_saved_at text, p_iteration bigint,
+                                p_positions bigint, p_cash_paise bigint, p_checksum text, p_doc text,
+                                p_views text, p_keep integer, p_token text, p_jsonb boolean,
+                                p_lineage text, p_journal_id text, p_journal_seq bigint) RETURNS bigint
+LANGUAGE plpgsql AS $f$
+DECLARE
+    v_seq bigint;
+BEGIN
+    PERFORM S.check_writer(p_session, p_generation);
+    PERFORM pg_advisory_xact_lock(S.save_key(p_session));
+    INSERT INTO S.sessions AS t (name, sequence) VALUES (p_session, 1)
+    ON CONFLICT (name) DO UPDATE SET sequence = t.sequence + 1, updated_at = now()
+    RETURNING t.sequence INTO v_seq;
+    INSERT INTO S.snapshots (session, sequence, saved_at, iteration, positions, cash_paise, checksum, doc_text,
+                             document, save_token, lineage, journal_id, journal_seq)
+    VALUES (p_session, v_seq, p_saved_at, p_iteration, p_positions, p_cash_paise, p_checksum, p_doc,
+            CASE WHEN p_jsonb THEN S.try_jsonb(p_doc) END, p_token, p_lineage, p_journal_id, p_journal_seq);
+    IF p_views IS NOT NULL THEN
+        DELETE FROM S.views v WHERE v.session = p_session
+            AND NOT EXISTS (SELECT 1 FROM json_each(p_views::json) j WHERE j.key = v.name);
+        INSERT INTO S.views AS v (session, name, doc_text, document, updated_at)
+        SELECT p_session, j.key, j.value::text, CASE WHEN p_jsonb THEN S.try_jsonb(j.value::text) END, now()
+        FROM json_each(p_views::json) j
+        ON CONFLICT (session, name) DO UPDATE
+            SET doc_text = excluded.doc_text, document = excluded.document, updated_at = now();
+    END IF;
+    IF p_keep > 0 THEN
+        DELETE FROM S.snapshots WHERE session = p_session AND sequence <= v_seq - p_keep;
+    END IF;
+    PERFORM pg_notify('CHANNEL', p_session || ':' || v_seq);
+    RETURN v_seq;
+END $f$;
+DROP FUNCTION S.read_snapshot(text, bigint, bigint);
+CREATE FUNCTION S.read_snapshot(p_session text, p_before bigint, p_at bigint)
+RETURNS TABLE (sequence bigint, saved_at text, iteration bigint, positions bigint, cash_paise bigint,
+               checksum text, doc_text text, lineage text, journal_id text, journal_seq bigint)
+LANGUAGE plpgsql VOLATILE AS $f$
+#variable_conflict use_column
+BEGIN
+    BEGIN
+        PERFORM set_config('lock_timeout', '2000', true);
+        PERFORM pg_advisory_xact_lock_shared(S.save_key(p_session));
+    EXCEPTION WHEN lock_not_available THEN
+        NULL;
+    END;
+    RETURN QUERY
+        SELECT n.sequence, n.saved_at, n.iteration, n.positions, n.cash_paise, n.checksum, n.doc_text,
+               n.lineage, n.journal_id, n.journal_seq
+        FROM S.snapshots n
+        WHERE n.session = p_session AND (p_at IS NULL OR n.sequence = p_at)
+          AND (p_before IS NULL OR n.sequence < p_before)
+        ORDER BY n.sequence DESC LIMIT 1;
+END $f$;
+CREATE OR REPLACE FUNCTION S.journal_start(p_session text, p_generation bigint, p_id text, p_base bigint) RETURNS bigint
+LANGUAGE plpgsql AS $f$
+DECLARE
+    v_kept bigint;
+BEGIN
+    PERFORM S.check_writer(p_session, p_generation);
+    INSERT INTO S.journal_replaced (session, journal_id, seq, payload, checksum, written_at)
+    SELECT j.session, h.journal_id, j.seq, j.payload, j.checksum, j.written_at
+    FROM S.journal j JOIN S.journal_heads h USING (session) WHERE j.session = p_session;
+    GET DIAGNOSTICS v_kept = ROW_COUNT;
+    DELETE FROM S.journal WHERE session = p_session;
+    INSERT INTO S.journal_heads AS h (session, journal_id, base_seq, last_seq) VALUES (p_session, p_id, p_base, p_base)
+    ON CONFLICT (session) DO UPDATE SET journal_id = p_id, base_seq = p_base, last_seq = p_base, started_at = now();
+    RETURN v_kept;
+END $f$;
+CREATE OR REPLACE FUNCTION S.journal_append(p_session text, p_generation bigint, p_id text, p_first bigint,
+                                 p_payloads text[], p_sums text[]) RETURNS bigint
+LANGUAGE plpgsql AS $f$
+DECLARE
+    v_id text;
+    v_last bigint;
+    v_sum text;
+    v_end bigint := p_first + cardinality(p_payloads) - 1;
+BEGIN
+    PERFORM S.check_writer(p_session, p_generation);
+    SELECT journal_id, base_seq INTO v_id, v_last FROM S.journal_heads WHERE session = p_session FOR UPDATE;
+    IF v_id IS DISTINCT FROM p_id THEN
+        RAISE EXCEPTION 'the current journal of session % is %, not %', p_session, coalesce(v_id, 'none'), p_id
+            USING ERRCODE = 'TSJ01';
+    END IF;
+    SELECT checksum INTO v_sum FROM S.journal WHERE session = p_session AND seq = p_first;
+    IF FOUND THEN
+        IF v_sum = p_sums[1] THEN
+            RETURN v_end;
+        END IF;
+        RAISE EXCEPTION 'journal record % of session % already holds other data', p_first, p_session
+            USING ERRCODE = 'TSJ02';
+    END IF;
+    SELECT coalesce(max(seq), v_last) INTO v_last FROM S.journal WHERE session = p_session;
+    IF v_last <> p_first - 1 THEN
+        RAISE EXCEPTION 'journal of session % ends at record %, the append starts at %', p_session, v_last, p_first
+            USING ERRCODE = 'TSJ02';
+    END IF;
+    INSERT INTO S.journal (session, seq, payload, checksum)
+    SELECT p_session, p_first + o - 1, p, c FROM unnest(p_payloads, p_sums) WITH ORDINALITY AS u(p, c, o);
+    UPDATE S.journal_heads SET last_seq = greatest(coalesce(last_seq, 0), v_end) WHERE session = p_session;
+    RETURN v_end;
+END $f$;
+-- Give session p_from, with its snapshots, views and journal, the name p_to.
+CREATE FUNCTION S.rename_session(p_from text, p_to text, p_generation bigint) RETURNS void
+LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM S.check_writer(p_from, p_generation);
+    IF EXISTS (SELECT 1 FROM S.sessions WHERE name = p_to) OR EXISTS (SELECT 1 FROM S.journal_heads WHERE session = p_to) THEN
+        RAISE EXCEPTION 'session % exists', p_to USING ERRCODE = 'TSR01';
+    END IF;
+    INSERT INTO S.sessions (name, sequence, created_at, updated_at)
+        SELECT p_to, sequence, created_at, now() FROM S.sessions WHERE name = p_from;
+    UPDATE S.snapshots SET session = p_to WHERE session = p_from;
+    UPDATE S.views SET session = p_to WHERE session = p_from;
+    DELETE FROM S.sessions WHERE name = p_from;
+    INSERT INTO S.journal_heads (session, journal_id, base_seq, started_at, last_seq)
+        SELECT p_to, journal_id, base_seq, started_at, last_seq FROM S.journal_heads WHERE session = p_from;
+    UPDATE S.journal SET session = p_to WHERE session = p_from;
+    DELETE FROM S.journal_heads WHERE session = p_from;
+    UPDATE S.journal_replaced SET session = p_to WHERE session = p_from;
+END $f$;
+INSERT INTO S.schema_version (version, applied_by) VALUES (3, 'tradestate postgres plugin');
+)SQL";
+        run_ddl(ddl, "add the session envelope (schema 3)");
+    }
+
     /// Run a multi-statement DDL script: `S.` becomes the quoted schema,
     /// SCHEMANAME its name, CHANNEL the notification channel.
     void run_ddl(const std::string& ddl, const char* what) {
@@ -660,7 +798,7 @@ public:
 
     [[nodiscard]] std::string name() const override { return "postgres"; }
 
-    void save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
+    std::uint64_t save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
         validate_session_name(session);
         const std::string text = detail::print(doc.main, {-1});
         const std::string sum = detail::checksum_text(detail::xxh3(text));
@@ -690,11 +828,14 @@ public:
             // until COMMIT; load() waits for it).
             try {
                 (void)core_->exec("BEGIN", {}, what);
-                auto r = core_->exec("SELECT " + s + ".save_snapshot($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                auto r = core_->exec("SELECT " + s + ".save_snapshot($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                                         "$13, $14, $15)",
                                      {session, gen, meta.saved_at, std::to_string(meta.iteration),
                                       std::to_string(meta.positions), std::to_string(meta.cash_paise), sum, text, views,
                                       std::to_string(core_->settings().keep_history), token,
-                                      std::string(core_->settings().jsonb ? "true" : "false")},
+                                      std::string(core_->settings().jsonb ? "true" : "false"),
+                                      detail::hex64(meta.lineage), detail::hex64(meta.journal_id),
+                                      std::to_string(meta.journal_seq)},
                                      what);
                 const auto saved_seq = to_i64(PQgetvalue(r.get(), 0, 0));
                 (void)core_->exec("COMMIT", {}, what);
@@ -705,6 +846,7 @@ public:
             }
         });
         core_->log().debug("postgres: saved session '{}' sequence {} ({} bytes)", session, seq, text.size());
+        return static_cast<std::uint64_t>(seq);
     }
 
     [[nodiscard]] std::optional<LoadResult> load(const std::string& session) override {
@@ -886,7 +1028,7 @@ public:
             // One snapshot of both tables.
             (void)sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, what);
             try {
-                auto h = sql("SELECT journal_id, base_seq FROM " + core_->schema_q() +
+                auto h = sql("SELECT journal_id, base_seq, coalesce(last_seq, 0) FROM " + core_->schema_q() +
                                  ".journal_heads WHERE session = $1",
                              {session}, what);
                 if (PQntuples(h.get()) == 0) {
@@ -897,6 +1039,7 @@ public:
                 j.location = location(session);
                 j.id = parse_id(PQgetvalue(h.get(), 0, 0), j.location);
                 j.base_seq = static_cast<std::uint64_t>(to_i64(PQgetvalue(h.get(), 0, 1)));
+                j.last_appended = static_cast<std::uint64_t>(to_i64(PQgetvalue(h.get(), 0, 2)));
                 auto r = sql("SELECT seq, payload, checksum FROM " + core_->schema_q() +
                                  ".journal WHERE session = $1 AND seq > $2 ORDER BY seq",
                              {session, std::to_string(j.base_seq)}, what);
@@ -955,6 +1098,29 @@ public:
     }
 
     [[nodiscard]] bool has_history() const override { return true; }
+
+    /// A database, not files in state_dir.
+    [[nodiscard]] bool uses_state_dir() const override { return false; }
+
+    /// The snapshots a load can fall back to: keep_history of them (0: all).
+    [[nodiscard]] std::size_t fallback_depth() const override {
+        const auto k = core_->settings().keep_history;
+        return k > 0 ? static_cast<std::size_t>(k) : 16;
+    }
+
+    void rename(const std::string& from, const std::string& to) override {
+        validate_session_name(from);
+        validate_session_name(to);
+        const std::string what = "renaming session '" + from + "' to '" + to + "' in " + core_->target();
+        try {
+            (void)fenced(from, what, "rename_session($1, $3, $2)", {to}, true);
+        } catch (const Error& e) {
+            if (std::string_view(e.what()).find("TSR01") != std::string_view::npos)
+                throw Error(errc::invalid_argument, what + ": session '" + to + "' exists");
+            throw;
+        }
+        core_->log().info("postgres: session '{}' is now session '{}'", from, to);
+    }
 
     [[nodiscard]] std::vector<SnapshotInfo> history(const std::string& session) override {
         validate_session_name(session);
@@ -1149,6 +1315,11 @@ private:
                 out.meta.iteration = to_i64(PQgetvalue(r.get(), 0, 2));
                 out.meta.positions = to_i64(PQgetvalue(r.get(), 0, 3));
                 out.meta.cash_paise = to_i64(PQgetvalue(r.get(), 0, 4));
+                if (!PQgetisnull(r.get(), 0, 7)) {
+                    out.meta.lineage = parse_id(PQgetvalue(r.get(), 0, 7), where + " lineage");
+                    out.meta.journal_id = parse_id(PQgetvalue(r.get(), 0, 8), where + " journal_id");
+                    out.meta.journal_seq = static_cast<std::uint64_t>(to_i64(PQgetvalue(r.get(), 0, 9)));
+                }
                 out.source = where;
                 out.recovered = !warnings.empty();
                 for (auto& w : warnings) out.warnings.push_back(w + "; loaded sequence " + std::to_string(seq));

@@ -15,8 +15,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include <csignal>
+#include <cstdint>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -82,8 +87,25 @@ inline void fsync_directory(const std::filesystem::path& dir) {
     return target.parent_path() / name;
 }
 
+/// Identity of a file (device and inode).
+struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool operator==(const FileId&) const = default;
+};
+
+/// The identity of the file at `p`, if it exists.
+[[nodiscard]] inline std::optional<FileId> file_id(const std::filesystem::path& p) noexcept {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return std::nullopt;
+    return FileId{st.st_dev, st.st_ino};
+}
+
 /// Atomically replace `target` with `bytes` (see the file comment).
-inline void write_file_atomic(const std::filesystem::path& target, std::string_view bytes, bool durable = true) {
+/// `before_rename` is told the new file's identity before it takes the
+/// target's name (a writer that later checks the target is still its own).
+inline void write_file_atomic(const std::filesystem::path& target, std::string_view bytes, bool durable = true,
+                              const std::function<void(const FileId&)>& before_rename = {}) {
     const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     const auto tmp = temp_path_for(dir / target.filename());
     unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
@@ -95,6 +117,11 @@ inline void write_file_atomic(const std::filesystem::path& target, std::string_v
     };
     if (int e = write_all(fd.get(), bytes.data(), bytes.size())) fail("write", e);
     if (durable && ::fsync(fd.get()) != 0) fail("fsync", errno);
+    if (before_rename) {
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0) fail("stat", errno);
+        before_rename(FileId{st.st_dev, st.st_ino});
+    }
     if (::close(fd.release()) != 0) {
         int e = errno;
         ::unlink(tmp.c_str());
@@ -108,14 +135,87 @@ inline void write_file_atomic(const std::filesystem::path& target, std::string_v
     if (durable) fsync_directory(dir);
 }
 
-/// Read a whole file, refusing files larger than `max_bytes`.
-[[nodiscard]] inline std::string read_file(const std::filesystem::path& p,
-                                           std::uint64_t max_bytes = 1ull << 30) {
-    unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+/// What kind of file `mode` is, for messages ("a FIFO", "a directory", ...).
+[[nodiscard]] inline const char* file_kind(mode_t mode) noexcept {
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    return "not a regular file";
+}
+
+/// Throw errc::io naming `p` unless the open `fd` is a regular file.
+inline void require_regular(int fd, const std::filesystem::path& p) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw_io("stat", p, errno);
+    if (!S_ISREG(st.st_mode))
+        throw Error(errc::io, p.string() + " is " + file_kind(st.st_mode) +
+                                  ", not a regular file; tradestate only reads and writes regular files there (move it away)");
+}
+
+/// Open an existing file for reading without ever blocking (a FIFO in the
+/// state directory must not hang a reader) and refuse anything but a regular
+/// file. errc::not_found if it does not exist.
+[[nodiscard]] inline unique_fd open_regular(const std::filesystem::path& p, int flags = O_RDONLY) {
+    unique_fd fd(::open(p.c_str(), flags | O_CLOEXEC | O_NONBLOCK));
     if (!fd) {
         if (errno == ENOENT) throw Error(errc::not_found, "file not found: " + p.string());
+        if (errno == ENXIO) // a FIFO opened for writing with no reader
+            throw Error(errc::io, p.string() + " is a FIFO, not a regular file; move it away");
         throw_io("open", p, errno);
     }
+    require_regular(fd.get(), p);
+    return fd;
+}
+
+/// True when `fd` is still the file at `p` (neither was deleted or replaced).
+[[nodiscard]] inline bool same_file(int fd, const std::filesystem::path& p) noexcept {
+    struct stat a {}, b {};
+    if (fd < 0 || ::fstat(fd, &a) != 0 || a.st_nlink == 0) return false;
+    if (::stat(p.c_str(), &b) != 0) return false;
+    return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/// Whether process `pid` exists (EPERM: it does, under another user).
+[[nodiscard]] inline bool pid_alive(long pid) noexcept {
+    return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+/// Remove the temp files ".<name>.tmp.<pid>.<n>" in `dir` that
+/// write_file_atomic left for a target called `name` (any target when
+/// `name` is empty) when its process was killed: only those whose process
+/// is gone. Returns how many were removed.
+inline std::size_t remove_stale_temps(const std::filesystem::path& dir, const std::string& name = {}) {
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+        const std::string f = it->path().filename().string();
+        if (f.size() < 2 || f[0] != '.') continue;
+        const auto t = f.rfind(".tmp.");
+        if (t == std::string::npos || t < 1) continue;
+        if (!name.empty() && f.compare(1, t - 1, name) != 0) continue;
+        const std::string rest = f.substr(t + 5);
+        const auto dot = rest.find('.');
+        if (dot == std::string::npos || dot == 0) continue;
+        long pid = 0;
+        for (std::size_t i = 0; i < dot; ++i) {
+            if (rest[i] < '0' || rest[i] > '9' || pid > 214'748'364) { pid = -1; break; }
+            pid = pid * 10 + (rest[i] - '0');
+        }
+        if (pid <= 0 || pid_alive(pid)) continue;
+        if (::unlink(it->path().c_str()) == 0) ++removed;
+    }
+    return removed;
+}
+
+/// Read a whole file, refusing files larger than `max_bytes` and anything
+/// that is not a regular file.
+[[nodiscard]] inline std::string read_file(const std::filesystem::path& p,
+                                           std::uint64_t max_bytes = 1ull << 30) {
+    unique_fd fd = open_regular(p);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) throw_io("stat", p, errno);
     if (static_cast<std::uint64_t>(st.st_size) > max_bytes)

@@ -52,7 +52,9 @@ public:
             ::flock(fd_.get(), LOCK_UN);
         }
     }
-    [[nodiscard]] bool valid() const override { return static_cast<bool>(fd_); }
+    /// False once the lock file was deleted or replaced: another process
+    /// could then take a lock of its own on the new file.
+    [[nodiscard]] bool valid() const override { return fd_ && same_file(fd_.get(), path_); }
 
 private:
     [[nodiscard]] std::string read_holder() const {
