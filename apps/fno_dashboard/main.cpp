@@ -1,13 +1,18 @@
 // fno_dashboard — serves the web dashboard from saved state, through the
-// persister, so it works with every backend and while no runner is up.
+// persister, so it works with every backend and while no runner is up. It
+// shows what a resume would give: the newest snapshot rolled forward by the
+// session's journal (tradestate::Session::inspect), so it agrees with the
+// runner and `tradestate export` after a kill.
 //
 //   fno_dashboard [--config FILE] [--state-dir DIR] [--session NAME] [--bind ADDR] [--port N]
 #include <tradestate_dashboard/dashboard.hpp>
 #include <tradestate_dashboard/session_view.hpp>
 
 #include <tradestate/config.hpp>
+#include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -21,9 +26,12 @@
 #include <string>
 #include <thread>
 
+#include <sys/stat.h>
+
 namespace td = tradestate::dashboard;
 using tradestate::SessionState;
 using Persister = tradestate::StatePersister<SessionState>;
+using Session = tradestate::Session<SessionState>;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -48,6 +56,18 @@ std::string pick_session(const std::vector<tradestate::SessionInfo>& list, const
         }
     }
     return best.empty() ? std::string(tradestate::default_session) : best;
+}
+
+/// What changes when the session moves on: its newest snapshot and, for a
+/// journal kept in a file, that file's size and modification time.
+std::string change_key(const tradestate::SessionInfo& info, Persister& p, const tradestate::SessionOptions& o) {
+    std::string key = std::to_string(info.sequence);
+    if (p.backend().has_journal()) return key + "/" + std::to_string(Clock::now().time_since_epoch().count());
+    struct stat st {};
+    if (::stat(Session::journal_path(o).c_str(), &st) == 0)
+        key += "/" + std::to_string(st.st_size) + "/" + std::to_string(st.st_mtim.tv_sec) + "." +
+               std::to_string(st.st_mtim.tv_nsec) + "/" + std::to_string(st.st_ino);
+    return key;
 }
 
 std::string display_time(const std::string& iso) {
@@ -91,9 +111,9 @@ int main(int argc, char** argv) {
                                              static_cast<double>(cfg.trading.check_interval));
     }
 
-    std::optional<Persister> persister;
+    std::shared_ptr<Persister> persister;
     try {
-        persister.emplace(Persister::open(cfg, log));
+        persister = tradestate::open_persister<SessionState>(cfg, log);
     } catch (const std::exception& e) {
         log->error("cannot open the '{}' store in {}: {}", cfg.persistence.backend, cfg.persistence.state_dir.string(),
                    e.what());
@@ -124,7 +144,7 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
 
     std::string shown;                 // session currently shown
-    std::uint64_t shown_sequence = 0;  // its sequence when last loaded
+    std::string shown_key;             // its change_key when last loaded
     bool loaded_once = false;
     Clock::time_point last_change{}; // when we saw a new save
     bool seen_change = false;
@@ -151,16 +171,24 @@ int main(int argc, char** argv) {
                 seen_change = false;
                 changed = true;
             }
-            if (info && (!loaded_once || info->sequence != shown_sequence)) {
-                if (auto l = persister->load(name)) {
-                    for (const auto& w : l->warnings) log->warn("{}", w);
-                    view = td::make_view(l->state, {}, l->state.timestamp.to_iso());
-                    if (loaded_once) {
+            const auto sopts = tradestate::session_options(cfg, name);
+            const std::string key = info ? change_key(*info, *persister, sopts) : std::string();
+            if (info && (!loaded_once || key != shown_key)) {
+                auto ins = Session::inspect(*persister, sopts);
+                if (ins.state) {
+                    if (!loaded_once) {
+                        for (const auto& w : ins.report.warnings) log->warn("{}", w);
+                        if (ins.report.loss) log->error("{}", ins.report.loss_message(name));
+                    }
+                    auto next = td::make_view(*ins.state, {}, ins.state->timestamp.to_iso());
+                    const bool moved = !view || next.iteration != view->iteration || next.timestamp != view->timestamp;
+                    if (loaded_once && moved) {
                         last_change = Clock::now();
                         seen_change = true;
                     }
-                    changed = true;
-                    shown_sequence = info->sequence;
+                    if (moved || !loaded_once) changed = true;
+                    view = std::move(next);
+                    shown_key = key;
                     loaded_once = true;
                 }
             }

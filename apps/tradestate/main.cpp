@@ -11,8 +11,10 @@
 // Readers never take the writer's lock; they may run beside a live runner.
 #include <tradestate/detail/json.hpp>
 #include <tradestate/listing.hpp>
+#include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -23,6 +25,7 @@
 
 using namespace tradestate;
 using Persister = StatePersister<SessionState>;
+using TradingSession = tradestate::Session<SessionState>;
 
 namespace {
 
@@ -69,8 +72,37 @@ Document document_of(const boost::json::value& doc) {
     return d;
 }
 
-int show_sessions(Persister& p, bool json) {
-    const auto sessions = p.list();
+/// What a resume of `name` would give (snapshot + journal), read without the lease.
+Inspection<SessionState> inspect(Persister& p, const Config& cfg, const std::string& name) {
+    return TradingSession::inspect(p, session_options(cfg, name));
+}
+
+/// The listing shows what a resume would give: the journal's operations
+/// after the snapshot are counted in (iteration, positions, cash, time).
+int show_sessions(Persister& p, const Config& cfg, bool json) {
+    auto sessions = p.list();
+    for (const auto& n : TradingSession::names(p, cfg.persistence.state_dir))
+        if (std::none_of(sessions.begin(), sessions.end(), [&](const SessionInfo& i) { return i.session == n; })) {
+            SessionInfo i;
+            i.session = n;
+            i.location = "(no saved copy loads: see `tradestate verify " + n + "`)";
+            sessions.push_back(std::move(i));
+        }
+    std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) { return a.session < b.session; });
+    for (auto& i : sessions) {
+        try {
+            auto ins = inspect(p, cfg, i.session);
+            if (ins.state) {
+                i.meta.iteration = ins.state->iteration;
+                i.meta.positions = static_cast<std::int64_t>(ins.state->portfolio.positions().size());
+                i.meta.cash_paise = ins.state->portfolio.cash().paise();
+                i.meta.saved_at = ins.state->timestamp.to_iso();
+            }
+            if (ins.report.loss) i.location += " (operations lost: see `tradestate verify " + i.session + "`)";
+        } catch (const Error& e) {
+            i.location += " (unreadable: " + std::string(e.what()) + ")";
+        }
+    }
     if (json) std::cout << detail::print(sessions_json(sessions)) << "\n";
     else std::cout << format_sessions(sessions);
     return 0;
@@ -85,32 +117,45 @@ const char* level_name(Finding::severity s) {
     return "?";
 }
 
-int verify(Persister& p, const std::vector<std::string>& requested) {
+int verify(Persister& p, const Config& cfg, const std::vector<std::string>& requested) {
     std::vector<std::string> sessions = requested;
-    if (sessions.empty())
-        for (const auto& s : p.list()) sessions.push_back(s.session);
+    if (sessions.empty()) sessions = TradingSession::names(p, cfg.persistence.state_dir);
     if (sessions.empty()) {
         std::cout << "no saved sessions to verify\n";
         return 0;
     }
     int bad = 0;
     for (const auto& s : sessions) {
-        if (!p.exists(s)) {
+        const auto o = session_options(cfg, s);
+        if (!TradingSession::exists(p, o)) {
             std::cout << "✗ " << s << ": no such session\n";
             ++bad;
             continue;
         }
-        auto rep = p.verify(s);
-        // Money invariant, for session documents.
+        VerifyReport rep;
+        rep.session = s;
+        if (p.exists(s)) rep = p.backend().verify(s);
+        // What a resume would give: the snapshot rolled forward by the journal, and anything lost.
         try {
-            if (auto l = p.load(s)) {
-                const auto diff = l->state.portfolio.reconcile();
+            auto ins = TradingSession::inspect(p, o);
+            const auto& r = ins.report;
+            for (const auto& d : r.damage) rep.findings.push_back({Finding::severity::error, s, d});
+            for (const auto& w : r.warnings) rep.findings.push_back({Finding::severity::warning, s, w});
+            for (const auto& n : r.notes) rep.findings.push_back({Finding::severity::info, s, n});
+            if (r.loss) rep.findings.push_back({Finding::severity::error, s, r.loss_message(s)});
+            if (ins.state) {
+                rep.findings.push_back({Finding::severity::info, s,
+                                        "a resume loads " + r.source + " and replays " + std::to_string(r.replayed) +
+                                            " journal record(s): iteration " + std::to_string(ins.state->iteration) +
+                                            ", operation " + std::to_string(r.last_op)});
+                const auto diff = ins.state->portfolio.reconcile();
                 if (diff != Money{})
-                    rep.findings.push_back({Finding::severity::warning, l->source,
-                                            "cash " + l->state.portfolio.cash().format() + " does not reconcile: expected " +
-                                                l->state.portfolio.expected_cash().format() + " (initial cash + realized P&L − charges − open cost), difference " +
+                    rep.findings.push_back({Finding::severity::warning, r.source,
+                                            "cash " + ins.state->portfolio.cash().format() +
+                                                " does not reconcile: expected " +
+                                                ins.state->portfolio.expected_cash().format() +
+                                                " (initial cash + realized P&L − charges − open cost), difference " +
                                                 diff.format()});
-                if (l->recovered) rep.findings.push_back({Finding::severity::error, l->source, "newest copy unusable; only an older copy loads"});
             }
         } catch (const Error& e) {
             rep.findings.push_back({Finding::severity::error, s, e.what()});
@@ -123,13 +168,23 @@ int verify(Persister& p, const std::vector<std::string>& requested) {
     return bad ? 1 : 0;
 }
 
-int export_session(Persister& p, const std::string& session, std::optional<std::uint64_t> at) {
-    auto r = at ? p.backend().load_at(session, *at) : p.backend().load(session);
-    if (!r) throw Error(errc::not_found, at ? "session '" + session + "' has no snapshot " + std::to_string(*at)
-                                            : "no saved session '" + session + "'");
-    for (const auto& w : r->warnings) std::cerr << "warning: " << w << "\n";
-    std::cout << detail::print(r->doc) << "\n";
-    return 0;
+/// The state a resume would give (snapshot + journal), or one stored snapshot with --at.
+int export_session(Persister& p, const Config& cfg, const std::string& session, std::optional<std::uint64_t> at) {
+    if (at) {
+        auto r = p.load_at(session, *at);
+        if (!r) throw Error(errc::not_found, "session '" + session + "' has no snapshot " + std::to_string(*at));
+        for (const auto& w : r->warnings) std::cerr << "warning: " << w << "\n";
+        std::cout << detail::print(boost::json::value_from(r->state)) << "\n";
+        return 0;
+    }
+    auto ins = inspect(p, cfg, session);
+    const auto& r = ins.report;
+    for (const auto& d : r.damage) std::cerr << "warning: " << d << "\n";
+    for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+    if (r.loss) std::cerr << "warning: " << r.loss_message(session) << "\n";
+    if (!ins.state) throw Error(r.loss ? errc::data_loss : errc::not_found, "no saved session '" + session + "'");
+    std::cout << detail::print(boost::json::value_from(*ins.state)) << "\n";
+    return r.loss ? 1 : 0;
 }
 
 int history(Persister& p, const std::string& session) {
@@ -154,8 +209,8 @@ int history(Persister& p, const std::string& session) {
 int convert(const Config& base, const std::string& from, const std::string& to, std::vector<std::string> sessions,
             const std::shared_ptr<spdlog::logger>& lg) {
     const Config a = endpoint(base, from, "--from"), b = endpoint(base, to, "--to");
-    auto src = Persister::open_backend(a, lg);
-    auto dst = Persister::open_backend(b, lg);
+    auto src = open_backend(a, lg);
+    auto dst = open_backend(b, lg);
     if (sessions.empty())
         for (const auto& s : src->list()) sessions.push_back(s.session);
     if (sessions.empty()) {
@@ -222,11 +277,11 @@ int main(int argc, char** argv) {
         auto lg = make_logger();
         const Config cfg = make_config(common);
         if (conv->parsed()) return convert(cfg, from, to, conv_sessions, lg);
-        Persister p(Persister::open_backend(cfg, lg), lg);
-        if (show->parsed()) return show_sessions(p, json);
-        if (ver->parsed()) return verify(p, verify_sessions);
+        Persister p(open_backend(cfg, lg), lg);
+        if (show->parsed()) return show_sessions(p, cfg, json);
+        if (ver->parsed()) return verify(p, cfg, verify_sessions);
         validate_session_name(session);
-        if (exp->parsed()) return export_session(p, session, at);
+        if (exp->parsed()) return export_session(p, cfg, session, at);
         if (hist->parsed()) return history(p, session);
         if (arch->parsed()) {
             std::cout << p.backend().archive(session) << "\n";

@@ -27,7 +27,7 @@
 #include <tradestate/detail/binary_doc.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/plugin_loader.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <benchmark/benchmark.h>
 

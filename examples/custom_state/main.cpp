@@ -8,6 +8,7 @@
 //   custom_state [STATE_DIR]     saves, loads back and prints the state
 #include <tradestate/config.hpp>
 #include <tradestate/money.hpp>
+#include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/timestamp.hpp>
 
@@ -57,15 +58,15 @@ int main(int argc, char** argv) try {
     if (argc > 1) cfg.persistence.state_dir = argv[1];
     std::filesystem::create_directories(cfg.persistence.state_dir);
 
-    auto persister = tradestate::StatePersister<myapp::GridBot>::open(cfg);
+    auto persister = tradestate::open_persister<myapp::GridBot>(cfg);
 
     myapp::GridBot bot{"nifty-grid", tradestate::Money::parse("250000.00"),
                        {{"NIFTY25SEP24650CE", tradestate::Money::parse("220.40")},
                         {"NIFTY25SEP24700CE", tradestate::Money::parse("198.15")}},
                        tradestate::Timestamp::now(), 3};
-    persister.save(bot, "grid");
+    persister->save(bot, "grid");
 
-    auto loaded = persister.load("grid");
+    auto loaded = persister->load("grid");
     if (!loaded || !(loaded->state == bot)) {
         std::cerr << "round trip failed\n";
         return 1;
@@ -73,7 +74,7 @@ int main(int argc, char** argv) try {
     std::cout << "saved and loaded '" << loaded->state.name << "' from " << loaded->source << "\n"
               << "budget " << loaded->state.budget.format() << ", " << loaded->state.levels.size() << " levels, "
               << loaded->state.fills << " fills\n";
-    for (const auto& s : persister.list()) std::cout << "session: " << s.session << " at " << s.location << "\n";
+    for (const auto& s : persister->list()) std::cout << "session: " << s.session << " at " << s.location << "\n";
     return 0;
 } catch (const std::exception& e) {
     std::cerr << "custom_state: " << e.what() << "\n";

@@ -17,7 +17,7 @@ int main(int argc, char** argv) try {
     }
     const auto cfg = tradestate::Config::load(argv[1]);
     std::filesystem::create_directories(cfg.persistence.state_dir);
-    auto persister = tradestate::StatePersister<tradestate::SessionState>::open(cfg);
+    auto persister = tradestate::open_persister<tradestate::SessionState>(cfg);
 
     tradestate::SessionState s;
     s.timestamp = tradestate::Timestamp::now();
@@ -35,18 +35,18 @@ int main(int argc, char** argv) try {
     s.portfolio.open(p, tradestate::Money::parse("20.00"));
 
     {
-        auto lease = persister.acquire_writer("example");
-        persister.save(s, "example");
+        auto lease = persister->acquire_writer("example");
+        persister->save(s, "example");
     }
-    const auto back = persister.load("example");
+    const auto back = persister->load("example");
     if (!back || !(back->state == s)) {
         std::cerr << "switch_backend: state did not read back identical\n";
         return 1;
     }
-    std::cout << "backend " << persister.backend().name() << ": saved and loaded session 'example' ("
+    std::cout << "backend " << persister->backend().name() << ": saved and loaded session 'example' ("
               << back->state.portfolio.positions().size() << " position, cash " << back->state.portfolio.cash().format()
               << ")\n";
-    std::cout << tradestate::format_sessions(persister.list());
+    std::cout << tradestate::format_sessions(persister->list());
     return 0;
 } catch (const std::exception& e) {
     std::cerr << "switch_backend: " << e.what() << "\n";

@@ -1,6 +1,7 @@
 // fno_runner — the reference runner: simulated NIFTY/BANKNIFTY options paper
 // trading with auto-save, Ctrl+C save and exact resume.
 #include <fno_runner/trading_system.hpp>
+#include <tradestate/open.hpp>
 #include <tradestate_dashboard/live.hpp>
 
 #include <tradestate/detail/session_name.hpp>
@@ -39,15 +40,6 @@ std::string iso_to_display(const std::string& iso) {
     } catch (const Error&) {
         return iso;
     }
-}
-
-std::string wall_stamp() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    ::localtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-    return buf;
 }
 
 void show_sessions(tradestate::StatePersister<tradestate::SessionState>& persister) {
@@ -99,7 +91,7 @@ int main(int argc, char** argv) {
                  "Ctrl+C (or SIGTERM) finishes the current step, saves the session and prints a summary.\n"
                  "With a saved session and no --resume/--fresh, asks on a terminal and resumes without one."};
     std::string config_path, state_dir, session = tradestate::default_session;
-    bool resume = false, fresh = false, list = false, no_dashboard = false, sim_clock = false;
+    bool resume = false, fresh = false, list = false, no_dashboard = false, sim_clock = false, accept_loss = false;
     std::int64_t iterations = 0, until = 0, interval_ms = -1;
     std::optional<std::uint64_t> seed;
     app.add_option("--config", config_path, "config.toml to use (default: ./config.toml if present, else built-in defaults)");
@@ -108,6 +100,9 @@ int main(int argc, char** argv) {
     auto* r = app.add_flag("--resume", resume, "resume the saved session without asking");
     auto* f = app.add_flag("--fresh", fresh, "start a new session; a saved one is kept as <session>-backup-<time>");
     r->excludes(f);
+    app.add_flag("--accept-loss", accept_loss,
+                 "resume even when acknowledged operations are gone (the loss is named and logged); without it such a "
+                 "resume stops with exit code 5 and changes nothing");
     app.add_flag("--show-sessions", list, "list the saved sessions in the state directory and exit");
     app.add_option("--iterations", iterations, "stop cleanly (saving, as on Ctrl+C) after N iterations of this run")
         ->check(CLI::NonNegativeNumber);
@@ -130,8 +125,7 @@ int main(int argc, char** argv) {
         tradestate::validate_session_name(session);
         std::filesystem::create_directories(cfg.persistence.state_dir);
         auto log = fno::make_runner_logger(cfg.persistence.state_dir, !list);
-        auto persister = std::make_shared<tradestate::StatePersister<tradestate::SessionState>>(
-            tradestate::StatePersister<tradestate::SessionState>::open(cfg, log));
+        auto persister = tradestate::open_persister<tradestate::SessionState>(cfg, log);
         if (list) {
             show_sessions(*persister);
             return 0;
@@ -146,6 +140,7 @@ int main(int argc, char** argv) {
         if (interval_ms >= 0) o.interval_ms = interval_ms;
         o.max_iterations = iterations;
         o.until_iteration = until;
+        o.accept_loss = accept_loss;
         o.logger = log;
         fno::TradingSystem sys(std::move(o), persister);
         try {
@@ -165,7 +160,8 @@ int main(int argc, char** argv) {
         }
 
         bool resumed = false;
-        if (persister->exists(session)) {
+        std::string backup;
+        if (sys.session_exists()) {
             std::string where = session, modified;
             for (const auto& s : persister->list())
                 if (s.session == session) {
@@ -183,17 +179,14 @@ int main(int argc, char** argv) {
             if (want) {
                 std::cout << "✅ Will resume from previous session\n\n" << std::flush;
                 resumed = sys.load_system_state(session);
-            } else {
-                const std::string backup = session + "-backup-" + wall_stamp();
-                auto old = persister->load(session);
-                if (!old) throw Error(tradestate::errc::not_found, "session '" + session + "' vanished while starting");
-                persister->save(old->state, backup);
-                std::cout << "🆕 Starting a fresh session (the previous one is kept as session '" << backup << "')\n";
-                log->info("previous session '{}' backed up as '{}'", session, backup);
             }
         }
         if (!resumed) {
-            sys.start_fresh();
+            backup = sys.start_fresh(); // a previous session (even a damaged one) is kept under this name
+            if (!backup.empty()) {
+                std::cout << "🆕 Starting a fresh session (the previous one is kept as session '" << backup << "')\n";
+                log->info("previous session '{}' kept as '{}'", session, backup);
+            }
             std::cout << "🆕 New paper-trading session '" << session << "' with "
                       << cfg.trading.initial_cash.format() << " (market time "
                       << sys.simulation().market_time().to_display() << " IST)\n";
@@ -208,6 +201,7 @@ int main(int argc, char** argv) {
         return rc;
     } catch (const Error& e) {
         std::cerr << "❌ " << e.what() << '\n';
+        if (e.code() == tradestate::errc::data_loss) return 5;
         return e.code() == tradestate::errc::locked ? 2 : 1;
     } catch (const std::exception& e) {
         std::cerr << "❌ " << e.what() << '\n';

@@ -100,7 +100,12 @@ void Simulation::resume(const SessionState& s) {
 }
 
 void Simulation::store(SessionState& s) const {
-    boost::json::object r = s.runner; // keep members other tools may have added
+    s.runner = runner_data(s.runner);
+    s.timestamp = now_for_state();
+}
+
+boost::json::object Simulation::runner_data(const boost::json::object& base) const {
+    boost::json::object r = base; // keep members other tools may have added
     r["engine"] = "fno_runner";
     r["format"] = 1;
     if (!r.contains("seed")) r["seed"] = std::to_string(s_.seed);
@@ -109,8 +114,7 @@ void Simulation::store(SessionState& s) const {
     r["rng"] = std::move(words);
     r["market"] = ms_.to_json();
     r["sim_clock"] = s_.sim_clock;
-    s.runner = std::move(r);
-    s.timestamp = now_for_state();
+    return r;
 }
 
 Timestamp Simulation::now_for_state() const { return s_.sim_clock ? market_time() : Timestamp::now(); }
@@ -137,21 +141,19 @@ Money Simulation::total_value(const tradestate::Portfolio& pf) const {
     return pf.total_value([this](const std::string& sym) { return price(sym); });
 }
 
-StepReport Simulation::step(SessionState& s) {
+StepReport Simulation::step(const SessionState& s, const ApplyOp& apply) {
     StepReport rep;
-    s.iteration += 1;
-    rep.iteration = s.iteration;
+    rep.iteration = s.iteration + 1;
     rep.at_close = market_.step(ms_, rng_);
-    exits(s, rep, rep.at_close);
-    if (!rep.at_close) entries(s, rep);
+    exits(s, rep, rep.at_close, apply);
+    if (!rep.at_close) entries(s, rep, apply);
     rep.total_value = total_value(s.portfolio);
     rep.unrealized = rep.total_value - s.portfolio.cash() - s.portfolio.open_cost();
-    s.market_analysis = analysis(s, rep);
-    store(s);
+    apply(tradestate::session_op::step(rep.iteration, now_for_state(), runner_data(s.runner), analysis(s, rep)));
     return rep;
 }
 
-void Simulation::exits(SessionState& s, StepReport& rep, bool at_close) {
+void Simulation::exits(const SessionState& s, StepReport& rep, bool at_close, const ApplyOp& apply) {
     const Day today = ist_day(ms_.clock);
     const auto now = market_time();
     using Key = std::tuple<std::string, std::int64_t, std::string>; // strategy, entry time, underlying
@@ -187,11 +189,12 @@ void Simulation::exits(SessionState& s, StepReport& rep, bool at_close) {
                 px = Money::from_paise(market_.premium_paise(ms_, c));
                 charges = s_.charges.on_order(px * p.shares, p.side == Side::short_);
             }
-            auto t = s.portfolio.close(sym, px, now, reason, charges);
+            apply(tradestate::session_op::close(sym, px, now, reason, charges));
+            const auto& t = s.portfolio.trade_history().back();
             log_->info("🔻 Closed {} ({} {}) {} x {} @ {} [{}]: P&L {} after charges {}", t.symbol, t.strategy,
                        tradestate::to_string(t.side), t.shares, t.entry_price.format(), t.exit_price.format(), reason,
                        (t.pnl - t.charges).format(), t.charges.format());
-            rep.closed.push_back(std::move(t));
+            rep.closed.push_back(t);
         }
     }
 }
@@ -256,7 +259,7 @@ std::vector<Signal> Simulation::propose(const SessionState& /*s*/) {
     return out;
 }
 
-void Simulation::entries(SessionState& s, StepReport& rep) {
+void Simulation::entries(const SessionState& s, StepReport& rep, const ApplyOp& apply) {
     auto signals = propose(s);
     std::stable_sort(signals.begin(), signals.end(),
                      [](const Signal& a, const Signal& b) { return a.confidence > b.confidence; });
@@ -264,7 +267,7 @@ void Simulation::entries(SessionState& s, StepReport& rep) {
     const auto now = market_time();
     std::int64_t opened = 0;
     for (auto& sig : signals) {
-        auto& pf = s.portfolio;
+        const auto& pf = s.portfolio;
         // strategies open per underlying = distinct (strategy, entry time) groups
         std::set<std::pair<std::string, std::int64_t>> groups;
         for (const auto& [sym, p] : pf.positions())
@@ -341,7 +344,7 @@ void Simulation::entries(SessionState& s, StepReport& rep) {
                        tradestate::to_string(p.side), p.symbol, p.shares, p.entry_price.format(), p.stop_loss->format(),
                        p.take_profit->format(), sig.confidence);
             rep.opened.push_back(p.symbol);
-            pf.open(std::move(p), charges[i]);
+            apply(tradestate::session_op::open(p, charges[i]));
         }
         sig.lots = lots;
         sig.decision = "opened";

@@ -8,7 +8,7 @@
 
 #include <tradestate/config.hpp>
 #include <tradestate/persister.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <spdlog/spdlog.h>
 

@@ -7,7 +7,7 @@
 
 #include <tradestate/backend.hpp>
 #include <tradestate/money.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <boost/json/value_to.hpp>
 

@@ -3,17 +3,23 @@
 // time, expiry), let the strategies propose trades, and open what the risk
 // rules allow. Deterministic: the result depends only on the session state
 // (portfolio, configuration, runner data) and the settings.
+//
+// A step never changes the state itself: it hands every change to `apply`
+// as a SessionState operation (session_op::close/open/step), which the
+// caller applies — through a tradestate::Session, so that the journal holds
+// exactly what the step did.
 #pragma once
 
 #include <fno_runner/market.hpp>
 #include <fno_runner/rng.hpp>
 
 #include <tradestate/money.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,6 +101,9 @@ struct SimulationSettings {
     std::uint64_t seed = 20251201;
 };
 
+/// Where a step sends its operations; applying one changes the state the step reads.
+using ApplyOp = std::function<void(const boost::json::object&)>;
+
 class Simulation {
 public:
     Simulation(SimulationSettings s, std::shared_ptr<spdlog::logger> log);
@@ -105,11 +114,14 @@ public:
     /// session without one, e.g. written by the seed's program, starts the
     /// market fresh from the seed and keeps its portfolio).
     void resume(const tradestate::SessionState& s);
+    /// The `runner` object for `s`: its members plus market, RNG and clock.
+    [[nodiscard]] boost::json::object runner_data(const boost::json::object& base) const;
     /// Write market, RNG and clock into `s.runner` (and the timestamp).
     void store(tradestate::SessionState& s) const;
 
-    /// One iteration of the monitoring loop.
-    StepReport step(tradestate::SessionState& s);
+    /// One iteration of the monitoring loop over `s`; every change goes
+    /// through `apply` (which must apply it to `s` before returning).
+    StepReport step(const tradestate::SessionState& s, const ApplyOp& apply);
 
     /// Current model price of an open symbol (nullopt if it is not one we can price).
     [[nodiscard]] std::optional<Money> price(const std::string& symbol) const;
@@ -126,8 +138,8 @@ public:
 
 private:
     std::optional<Contract> contract_of(const std::string& symbol) const;
-    void exits(tradestate::SessionState& s, StepReport& rep, bool at_close);
-    void entries(tradestate::SessionState& s, StepReport& rep);
+    void exits(const tradestate::SessionState& s, StepReport& rep, bool at_close, const ApplyOp& apply);
+    void entries(const tradestate::SessionState& s, StepReport& rep, const ApplyOp& apply);
     std::vector<Signal> propose(const tradestate::SessionState& s);
     void size_and_decide(const tradestate::SessionState& s, Signal& sig, std::int64_t open_legs_after,
                          std::int64_t& strategies_on_underlying) const;

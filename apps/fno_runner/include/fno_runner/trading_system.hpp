@@ -1,6 +1,7 @@
 // fno_runner — the seed's programmatic API in C++: a paper-trading system
-// that loads and saves its whole state through a tradestate backend and
-// runs the continuous monitoring loop with auto-save.
+// whose whole state lives in a tradestate::Session (snapshots, journal,
+// lease and recovery are the library's), driven by the continuous
+// monitoring loop with auto-save.
 //
 //   auto sys = fno::create_fno_trading_system("paper", config);
 //   sys->load_system_state();            // "default", or a name
@@ -12,19 +13,16 @@
 #include <fno_runner/settings.hpp>
 #include <fno_runner/simulation.hpp>
 
-#include <tradestate/async_saver.hpp>
 #include <tradestate/config.hpp>
-#include <tradestate/journal.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <atomic>
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,28 +46,35 @@ struct SystemOptions {
     std::optional<std::int64_t> interval_ms; ///< wall-clock pause between iterations; default check_interval s
     std::int64_t max_iterations = 0;         ///< stop after this many iterations of this run (0: no limit)
     std::int64_t until_iteration = 0;        ///< stop once the session's iteration reaches this (0: no limit)
+    bool accept_loss = false;                ///< resume even when acknowledged operations are gone (named)
     std::shared_ptr<spdlog::logger> logger;  ///< default: make_runner_logger(state_dir)
     std::ostream* out = nullptr;             ///< seed-style messages; default std::cout
 };
 
 class TradingSystem {
 public:
+    using Persister = tradestate::StatePersister<tradestate::SessionState>;
+    using Session = tradestate::Session<tradestate::SessionState>;
+
     /// Opens the configured backend (plugin) unless `persister` is given.
-    explicit TradingSystem(SystemOptions opts,
-                           std::shared_ptr<tradestate::StatePersister<tradestate::SessionState>> persister = nullptr);
+    explicit TradingSystem(SystemOptions opts, std::shared_ptr<Persister> persister = nullptr);
     ~TradingSystem();
     TradingSystem(const TradingSystem&) = delete;
     TradingSystem& operator=(const TradingSystem&) = delete;
 
     // ---- the seed's API ------------------------------------------------
-    /// Load `session` (default: the system's session). Prints the seed's
-    /// loading lines. False if it was never saved; throws on unreadable state.
+    /// Load `session` (default: the system's own): resume it, journal
+    /// included. Another session's state is taken over as a fresh start of
+    /// this system's session (the previous one is kept as a backup session).
+    /// Prints the seed's loading lines. False if it was never saved; throws
+    /// tradestate::Error on unreadable state or a loss not accepted.
     bool load_system_state(const std::string& session = "");
-    /// Save under `session` (default: the system's session). Throws tradestate::Error on failure.
+    /// Save now under `session` (default: the system's own, a snapshot of
+    /// the running session). Throws tradestate::Error on failure.
     void save_system_state(const std::string& session = "");
     /// Hand a snapshot to the background writer, which logs "💾 Auto-saved
     /// (iteration N)" when it is on disk or "❌ AUTO-SAVE FAILED" loudly;
-    /// false when no snapshot could be handed over (lease lost).
+    /// false when no snapshot could be handed over.
     bool auto_save_state();
     /// The monitoring loop: iterate, auto-save every `auto_save_every`
     /// iterations, stop on request_stop() or the iteration limits, then
@@ -78,23 +83,27 @@ public:
     int run_continuous_monitoring();
 
     // ---- more ----------------------------------------------------------
-    /// Begin a new session (empty portfolio, market at its start).
-    void start_fresh();
-    /// One iteration (no save).
+    /// Claim the single-writer role for the session (throws errc::locked naming the holder).
+    void claim_session();
+    /// Whether anything of the system's session is stored (even damaged).
+    [[nodiscard]] bool session_exists();
+    /// Begin a new session (empty portfolio, market at its start), saved at
+    /// once; a previous one is kept as a backup session, whose name is returned.
+    std::string start_fresh();
+    /// One iteration, acknowledged (journaled) before it returns.
     StepReport iterate();
     /// Ask the loop to stop after the current step. Async-signal-safe.
     void request_stop() noexcept;
     [[nodiscard]] bool stop_requested() const noexcept { return stop_.load(); }
-    /// Claim the single-writer role for the session (throws errc::locked naming the holder).
-    void claim_session();
     /// Called with the current state after every iteration, load and start (e.g. a dashboard).
     void on_iteration(std::function<void(const tradestate::SessionState&)> hook);
     /// The seed's "📊 Final Portfolio Summary" and "📋 Open Positions" blocks.
     void print_summary();
 
-    [[nodiscard]] const tradestate::SessionState& state() const noexcept { return state_; }
+    [[nodiscard]] const tradestate::SessionState& state() const noexcept;
     [[nodiscard]] Simulation& simulation() noexcept { return *sim_; }
-    [[nodiscard]] tradestate::StatePersister<tradestate::SessionState>& persister() noexcept { return *persister_; }
+    [[nodiscard]] Persister& persister() noexcept { return *persister_; }
+    [[nodiscard]] const std::shared_ptr<Persister>& persister_ptr() const noexcept { return persister_; }
     [[nodiscard]] const std::string& session() const noexcept { return opts_.session; }
     [[nodiscard]] const std::shared_ptr<spdlog::logger>& logger() const noexcept { return log_; }
     [[nodiscard]] std::int64_t interval_ms() const noexcept;
@@ -103,29 +112,19 @@ public:
 private:
     void say(const std::string& line);
     void publish();
-    void apply_config_to_state(bool log_changes);
+    /// config.toml wins over the saved configuration: the differences as a
+    /// `configure` operation (logged one by one).
+    void apply_config(bool log_changes);
+    [[nodiscard]] tradestate::Configuration configured(const tradestate::Configuration& saved) const;
+    void ensure_started();
     void wait_interval();
-    // The per-trade journal (persistence.journal): kept by the backend when it
-    // can (postgres), otherwise in <state_dir>/<session>.journal.
-    [[nodiscard]] bool backend_journal() noexcept { return persister_->backend().has_journal(); }
-    [[nodiscard]] std::filesystem::path journal_path(const std::string& session) const;
-    void ensure_journal();
-    void start_file_journal(const std::filesystem::path& path, tradestate::JournalFsync policy, std::uint64_t id);
-    void journal_step(const StepReport& rep, const tradestate::Portfolio& before);
-    void compact_journal_after(std::int64_t iteration); ///< the background saver wrote this iteration
 
     SystemOptions opts_;
     std::shared_ptr<spdlog::logger> log_;
-    std::shared_ptr<tradestate::StatePersister<tradestate::SessionState>> persister_;
+    std::shared_ptr<Persister> persister_;
     std::unique_ptr<Simulation> sim_;
-    tradestate::SessionState state_;
-    std::unique_ptr<tradestate::WriterLease> lease_;
-    std::unique_ptr<tradestate::JournalWriter> journal_;
-    std::optional<tradestate::ReplayResult> replayed_; ///< set by load_system_state for our session
-    std::mutex journal_at_mutex_;
-    std::map<std::int64_t, std::uint64_t> journal_at_; ///< iteration submitted to the saver -> its journal record
-    // auto-saves run here, off the loop; destroyed (flushed) before the lease
-    std::unique_ptr<tradestate::AsyncSaver<tradestate::SessionState>> saver_;
+    tradestate::SessionState draft_;    ///< the state before the session is started
+    std::unique_ptr<Session> session_;  ///< our session: lease, journal, checkpoints
     std::vector<std::function<void(const tradestate::SessionState&)>> hooks_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> stopped_by_signal_{false};
