@@ -30,11 +30,16 @@ function(tradestate_add_plugin name)
 endfunction()
 
 # Adds every immediate subdirectory of the current directory that has a
-# CMakeLists.txt, so that new components need no edit here.
+# CMakeLists.txt (except those named after EXCEPT), so that new components
+# need no edit here.
 function(tradestate_add_subdirectories)
+  cmake_parse_arguments(A "" "" "EXCEPT" ${ARGN})
   file(GLOB children LIST_DIRECTORIES true RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/*)
   list(SORT children)
   foreach(child IN LISTS children)
+    if(child IN_LIST A_EXCEPT)
+      continue()
+    endif()
     if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${child} AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${child}/CMakeLists.txt)
       add_subdirectory(${child})
     endif()

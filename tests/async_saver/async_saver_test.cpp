@@ -1,14 +1,12 @@
 // AsyncSaver: ordering, coalescing on a slow disk, flush at exit (also in a
 // real process stopped with SIGINT), and failure reporting — through the
 // real json-files plugin.
+#include <tradestate_test/support.hpp>
+
 #include <tradestate/async_saver.hpp>
-#include <tradestate/plugin_loader.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <gtest/gtest.h>
-
-#include <spdlog/sinks/null_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -24,48 +22,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef TRADESTATE_TEST_PLUGIN_DIR
-#error "TRADESTATE_TEST_PLUGIN_DIR must name the build's plugin directory"
-#endif
-
 namespace {
 
 namespace fs = std::filesystem;
 using tradestate::AsyncSaver;
 using tradestate::Backend;
 using tradestate::SessionState;
+using tradestate::testing::TempDir;
 using Persister = tradestate::StatePersister<SessionState>;
 
-std::shared_ptr<spdlog::logger> quiet() {
-    static auto l = std::make_shared<spdlog::logger>("async-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-    return l;
-}
-
-class TempDir {
-public:
-    TempDir() {
-        std::string t = (fs::temp_directory_path() / "tradestate-async-XXXXXX").string();
-        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp failed");
-        path_ = t;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+std::shared_ptr<spdlog::logger> quiet() { return tradestate::testing::quiet_logger(); }
 
 std::shared_ptr<Backend> json_files(const fs::path& dir) {
-    tradestate::BackendOptions o;
-    o.state_dir = dir;
-    o.fsync = false;
+    auto o = tradestate::testing::options_in(dir, false);
     o.keep_backups = 2;
-    o.logger = quiet();
-    tradestate::PluginLoader loader({fs::path(TRADESTATE_TEST_PLUGIN_DIR)}, quiet());
-    return loader.open("json-files", o);
+    return tradestate::testing::open_backend("json-files", o);
 }
 
 SessionState state_at(std::int64_t iteration, int positions = 3) {
@@ -117,7 +88,7 @@ public:
     }
 
     std::string name() const override { return inner_->name(); }
-    void save(const std::string& session, const tradestate::Document& doc, const tradestate::SaveMeta& meta) override {
+    std::uint64_t save(const std::string& session, const tradestate::Document& doc, const tradestate::SaveMeta& meta) override {
         {
             std::unique_lock lk(mu_);
             ++held_;
@@ -130,9 +101,10 @@ public:
                 throw tradestate::Error(tradestate::errc::io, why);
             }
         }
-        inner_->save(session, doc, meta);
+        const auto seq = inner_->save(session, doc, meta);
         std::lock_guard lk(mu_);
         saved_.push_back(meta.iteration);
+        return seq;
     }
     std::optional<tradestate::LoadResult> load(const std::string& s) override { return inner_->load(s); }
     std::vector<tradestate::SessionInfo> list() override { return inner_->list(); }
@@ -287,6 +259,38 @@ TEST(AsyncSaver, SubmittedDocumentsAreSavedToo) {
     EXPECT_EQ(l->state, state_at(5, 10));
 }
 
+TEST(AsyncSaver, SuccessReportsTheBackendsSequenceAndStoresTheEnvelope) {
+    TempDir dir;
+    auto persister = std::make_shared<Persister>(json_files(dir.path()), quiet());
+    std::mutex mu;
+    std::vector<tradestate::SavedSnapshot> done;
+    AsyncSaver<SessionState> saver(persister, "default", {}, [&](const tradestate::SavedSnapshot& s) {
+        std::lock_guard lk(mu);
+        done.push_back(s);
+    });
+    tradestate::SaveMeta env;
+    env.lineage = 0x1234;
+    env.journal_id = 0xabcd;
+    env.journal_seq = 77;
+    saver.submit_copy(state_at(1), 11);
+    ASSERT_TRUE(saver.flush());
+    saver.submit_copy(state_at(2), 12, env);
+    ASSERT_TRUE(saver.flush());
+    std::lock_guard lk(mu);
+    ASSERT_EQ(done.size(), 2u);
+    EXPECT_EQ(done[0].tag, 11);
+    EXPECT_EQ(done[0].sequence, 1u);
+    EXPECT_FALSE(done[0].envelope);
+    EXPECT_EQ(done[1].sequence, 2u);
+    ASSERT_TRUE(done[1].envelope);
+    auto l = persister->load("default");
+    ASSERT_TRUE(l);
+    EXPECT_EQ(l->sequence, 2u);
+    EXPECT_EQ(l->meta.lineage, 0x1234u);
+    EXPECT_EQ(l->meta.journal_id, 0xabcdu);
+    EXPECT_EQ(l->meta.journal_seq, 77u);
+}
+
 // ---- a real process stopped with SIGINT while its save is in flight ------
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -298,13 +302,13 @@ class PipeGatedBackend final : public Backend {
 public:
     PipeGatedBackend(std::shared_ptr<Backend> inner, int ready, int go) : inner_(std::move(inner)), ready_(ready), go_(go) {}
     std::string name() const override { return inner_->name(); }
-    void save(const std::string& session, const tradestate::Document& doc, const tradestate::SaveMeta& meta) override {
+    std::uint64_t save(const std::string& session, const tradestate::Document& doc, const tradestate::SaveMeta& meta) override {
         const char c = 'S';
         if (::write(ready_, &c, 1) != 1) std::_Exit(20);
         char g = 0;
         while (::read(go_, &g, 1) < 0 && errno == EINTR) {
         }
-        inner_->save(session, doc, meta);
+        return inner_->save(session, doc, meta);
     }
     std::optional<tradestate::LoadResult> load(const std::string& s) override { return inner_->load(s); }
     std::vector<tradestate::SessionInfo> list() override { return inner_->list(); }

@@ -234,7 +234,7 @@ TEST_F(CompressedArchive, KilledWriterLeavesALoadableFile) {
     ::waitpid(pid, &status, 0);
     auto r = b->load("s1");
     ASSERT_TRUE(r);
-    const auto tag = r->doc.at("tag").as_int64();
+    const auto tag = r->doc.at("iteration").as_int64();
     EXPECT_EQ(r->doc, sample_doc(static_cast<int>(tag % 5) * 2000, tag));
     EXPECT_EQ(static_cast<std::int64_t>(r->sequence), tag);
     b->save("s1", doc_of(sample_doc(1, 1000)), meta_for(1000));

@@ -199,7 +199,7 @@ TEST_F(MmapBinary, KilledWriterNeverLeavesAnUnloadableFile) {
         ::waitpid(pid, &status, 0);
         auto r = b->load("s1");
         ASSERT_TRUE(r);
-        const auto tag = r->doc.at("tag").as_int64();
+        const auto tag = r->doc.at("iteration").as_int64();
         EXPECT_EQ(r->doc, sample_doc(static_cast<int>(tag % 7) * 3000, tag));
         EXPECT_EQ(r->meta.iteration, tag);
         seen = r->sequence;
@@ -209,11 +209,9 @@ TEST_F(MmapBinary, KilledWriterNeverLeavesAnUnloadableFile) {
 TEST_F(MmapBinary, HostileSessionNamesAndLimits) {
     for (const char* bad : {"", "../x", "a/b", ".hidden", "x\ny"})
         EXPECT_THROW(b->save(bad, doc_of(sample_doc(1, 1)), meta_for(1)), Error) << bad;
-    tradestate::BackendOptions o;
-    o.state_dir = dir.path();
+    auto o = tradestate::testing::options_in(dir.path(), true);
     o.max_file_bytes = 64 * 1024;
-    tradestate::PluginLoader loader({fs::path(TRADESTATE_TEST_PLUGIN_DIR)});
-    auto small = loader.open("mmap-binary", o);
+    auto small = open_backend("mmap-binary", o);
     small->save("s1", doc_of(sample_doc(1, 1)), meta_for(1));
     EXPECT_THROW(small->save("s1", doc_of(sample_doc(5000, 2)), meta_for(2)), Error);
     EXPECT_EQ(small->load("s1")->doc, sample_doc(1, 1));

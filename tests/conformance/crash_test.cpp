@@ -11,7 +11,13 @@
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <random>
 #include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace tradestate;
 using namespace tradestate::testing;

@@ -14,7 +14,7 @@ using namespace tradestate::testing;
 
 namespace {
 
-const fs::path data_dir = TRADESTATE_TEST_DATA_DIR;
+const fs::path data_dir = tradestate::testing::data_dir();
 
 std::string read_text(const fs::path& p) { return detail::read_file(p); }
 
@@ -280,11 +280,11 @@ TEST_F(JsonFiles, NewerSchemaIsAClearError) {
     save_doc(*b_, "default", make_doc(2, 1, 2, 2));
     const fs::path main = state_ / "fno_system_state.json";
     std::string text = read_text(main);
-    text.replace(text.find("\"schema_version\": 1"), 19, "\"schema_version\": 2");
+    text.replace(text.find("\"schema_version\": 2"), 19, "\"schema_version\": 3");
     write_bytes(main, text);
     try {
         (void)b_->load("default");
-        ADD_FAILURE() << "a schema-2 file was loaded (or silently replaced by a backup)";
+        ADD_FAILURE() << "a schema-3 file was loaded (or silently replaced by a backup)";
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::schema);
         EXPECT_NE(std::string(e.what()).find("newer tradestate"), std::string::npos) << e.what();

@@ -1,5 +1,7 @@
 // write_file_atomic: old or new content after a SIGKILL at any moment, and
 // nothing left behind when a step fails.
+#include <tradestate_test/support.hpp>
+
 #include <tradestate/detail/atomic_file.hpp>
 
 #include <gtest/gtest.h>
@@ -14,21 +16,9 @@
 namespace fs = std::filesystem;
 using namespace tradestate;
 namespace d = tradestate::detail;
+using tradestate::testing::TempDir;
 
 namespace {
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("ts_atomic_" + std::to_string(::getpid()) + "_" + std::to_string(rand()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, ec);
-        fs::remove_all(path, ec);
-    }
-};
-
 std::string content(int generation) {
     // Large enough to need several write() calls' worth of pages, and self-describing.
     std::string s = "generation " + std::to_string(generation) + "\n";
@@ -46,7 +36,7 @@ bool is_some_generation(const std::string& s, int max_gen) {
 
 TEST(AtomicFile, SurvivesSigkillAtRandomMoments) {
     TempDir dir;
-    const fs::path target = dir.path / "state.json";
+    const fs::path target = dir.path() / "state.json";
     d::write_file_atomic(target, content(0));
     std::mt19937 rng(99);
     std::uniform_int_distribution<int> wait_us(0, 3000);
@@ -78,7 +68,7 @@ TEST(AtomicFile, SurvivesSigkillAtRandomMoments) {
         ASSERT_TRUE(is_some_generation(now, 49)) << "torn file after kill " << k << ", size " << now.size();
     }
     // Temp files of killed writers may remain (they are invisible dot-files); the target never is one of them.
-    for (auto& e : fs::directory_iterator(dir.path)) {
+    for (auto& e : fs::directory_iterator(dir.path())) {
         if (e.path() == target) continue;
         EXPECT_EQ(e.path().filename().string().rfind(".state.json.tmp.", 0), 0u) << e.path();
     }
@@ -86,7 +76,7 @@ TEST(AtomicFile, SurvivesSigkillAtRandomMoments) {
 
 TEST(AtomicFile, FailedRenameLeavesTargetAndNoTempFile) {
     TempDir dir;
-    const fs::path target = dir.path / "is_a_dir";
+    const fs::path target = dir.path() / "is_a_dir";
     fs::create_directories(target / "child"); // rename(file, non-empty dir) fails
     try {
         d::write_file_atomic(target, "data");
@@ -96,14 +86,14 @@ TEST(AtomicFile, FailedRenameLeavesTargetAndNoTempFile) {
         EXPECT_NE(std::string(e.what()).find(target.string()), std::string::npos) << e.what();
     }
     int entries = 0;
-    for ([[maybe_unused]] auto& e : fs::directory_iterator(dir.path)) ++entries;
+    for ([[maybe_unused]] auto& e : fs::directory_iterator(dir.path())) ++entries;
     EXPECT_EQ(entries, 1); // only the directory itself
 }
 
 TEST(AtomicFile, MissingDirectoryIsAClearError) {
     TempDir dir;
     try {
-        d::write_file_atomic(dir.path / "nope" / "x.json", "data");
+        d::write_file_atomic(dir.path() / "nope" / "x.json", "data");
         FAIL();
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::io);
@@ -113,14 +103,14 @@ TEST(AtomicFile, MissingDirectoryIsAClearError) {
 
 TEST(AtomicFile, ReadRefusesOversizedFiles) {
     TempDir dir;
-    d::write_file_atomic(dir.path / "big", std::string(5000, 'x'));
-    EXPECT_EQ(d::read_file(dir.path / "big", 5000).size(), 5000u);
+    d::write_file_atomic(dir.path() / "big", std::string(5000, 'x'));
+    EXPECT_EQ(d::read_file(dir.path() / "big", 5000).size(), 5000u);
     try {
-        (void)d::read_file(dir.path / "big", 4999);
+        (void)d::read_file(dir.path() / "big", 4999);
         FAIL();
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::corrupt);
         EXPECT_NE(std::string(e.what()).find("over the limit of 4999 bytes"), std::string::npos);
     }
-    EXPECT_THROW((void)d::read_file(dir.path / "absent"), Error);
+    EXPECT_THROW((void)d::read_file(dir.path() / "absent"), Error);
 }

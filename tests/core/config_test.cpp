@@ -1,6 +1,8 @@
 #include <tradestate/config.hpp>
 #include <tradestate/detail/atomic_file.hpp>
 
+#include <tradestate_test/paths.hpp>
+
 #include <gtest/gtest.h>
 
 using namespace tradestate;
@@ -18,11 +20,11 @@ std::string error_of(const std::string& toml, const ConfigSchema& schema = {}) {
 } // namespace
 
 TEST(Config, TheRepositoryConfigLoadsAndMatchesTheDefaults) {
-    const auto c = Config::load(std::string(TRADESTATE_SOURCE_DIR) + "/config.toml",
+    const auto c = Config::load(tradestate::testing::source_dir() / "config.toml",
                                 ConfigSchema{{"instruments", "runner", "risk", "strategies", "charges"}, {}});
     const auto d = Config::defaults();
     EXPECT_EQ(c.persistence.backend, "json-files");
-    EXPECT_EQ(c.persistence.state_dir, std::filesystem::path(TRADESTATE_SOURCE_DIR) / "state");
+    EXPECT_EQ(c.persistence.state_dir, tradestate::testing::source_dir() / "state");
     EXPECT_EQ(c.persistence.auto_save_every, d.persistence.auto_save_every);
     EXPECT_EQ(c.persistence.keep_backups, d.persistence.keep_backups);
     EXPECT_EQ(c.persistence.fsync, d.persistence.fsync);

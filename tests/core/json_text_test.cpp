@@ -2,6 +2,8 @@
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/json.hpp>
 
+#include <tradestate_test/paths.hpp>
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -67,7 +69,7 @@ TEST(JsonText, MalformedInputsGiveLocatedErrors) {
 }
 
 TEST(JsonText, EveryTruncationOfADocumentIsRejected) {
-    const std::string doc = d::read_file(std::string(TRADESTATE_TEST_DATA) + "/seed_fno_system_state.json");
+    const std::string doc = d::read_file(tradestate::testing::seed_file());
     const auto full = d::parse(doc, "seed");
     std::size_t last_brace = doc.rfind('}');
     for (std::size_t n = 0; n < last_brace; ++n) {

@@ -2,7 +2,9 @@
 // and clear errors for documents of the wrong shape.
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/json.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
+
+#include <tradestate_test/paths.hpp>
 
 #include <gtest/gtest.h>
 
@@ -13,7 +15,7 @@ using namespace tradestate;
 namespace d = tradestate::detail;
 
 namespace {
-std::string seed_text() { return d::read_file(std::string(TRADESTATE_TEST_DATA) + "/seed_fno_system_state.json"); }
+std::string seed_text() { return d::read_file(tradestate::testing::seed_file()); }
 
 SessionState load_text(const std::string& text, std::vector<std::string>* warnings = nullptr) {
     d::load_warnings().clear();

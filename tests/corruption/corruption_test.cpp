@@ -15,6 +15,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <fstream>
+#include <random>
 #include <set>
 
 #include <sys/stat.h>
@@ -37,36 +39,9 @@ const Target targets[] = {
 };
 void PrintTo(const Target& t, std::ostream* os) { *os << t.backend; }
 
-BackendOptions opts_in(const fs::path& dir) {
-    BackendOptions o;
-    o.state_dir = dir;
-    o.fsync = false; // what is measured here is detection, not durability
-    o.keep_backups = 3;
-    o.logger = quiet_logger();
-    return o;
-}
+BackendOptions opts_in(const fs::path& dir) { return options_in(dir, false); } // detection, not durability
 
-std::string read_all(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-/// Overwrite `p` in place (same inode) with `bytes`.
-void write_in_place(const fs::path& p, const std::string& bytes) {
-    const int fd = ::open(p.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-    ASSERT_GE(fd, 0) << p;
-    ASSERT_EQ(detail::write_all(fd, bytes.data(), bytes.size()), 0);
-    ::close(fd);
-}
-
-void put_byte(const fs::path& p, std::size_t off, char c) {
-    const int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC);
-    ASSERT_GE(fd, 0) << p;
-    ASSERT_EQ(::pwrite(fd, &c, 1, static_cast<off_t>(off)), 1);
-    ::close(fd);
-}
+std::string read_all(const fs::path& p) { return slurp(p); }
 
 struct Counts {
     long flips = 0, truncations = 0;
@@ -317,28 +292,9 @@ TEST_P(Corruption, DamagedFileIsKeptAsideAndTheNextSaveHeals) {
 
 /// Run a command, return (exit status, stdout+stderr).
 std::pair<int, std::string> run_cmd(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork");
-    if (pid == 0) {
-        ::dup2(fds[1], 1);
-        ::dup2(fds[1], 2);
-        std::vector<char*> a;
-        for (const auto& x : argv) a.push_back(const_cast<char*>(x.c_str()));
-        a.push_back(nullptr);
-        ::execv(a[0], a.data());
-        ::_exit(127);
-    }
-    ::close(fds[1]);
     std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-    ::close(fds[0]);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), out};
+    const int rc = run(argv, &out);
+    return {rc, out};
 }
 
 /// `tradestate verify` (the real binary) on damaged files of a real
@@ -352,7 +308,7 @@ TEST_P(Corruption, TradestateVerifyExitsNonZeroAndNamesTheFile) {
           << "\"\nplugin_dir = \"" << plugin_dir().string() << "\"\nauto_save_every = 1\nfsync = false\n"
           << "[dashboard]\nenabled = false\n";
     }
-    auto [rc0, out0] = run_cmd({TRADESTATE_FNO_RUNNER, "--config", cfg.string(), "--fresh", "--no-dashboard",
+    auto [rc0, out0] = run_cmd({runner_bin(), "--config", cfg.string(), "--fresh", "--no-dashboard",
                                 "--iterations", "4", "--interval-ms", "0"});
     ASSERT_EQ(rc0, 0) << out0;
     std::string file_rel = GetParam().file;
@@ -360,7 +316,7 @@ TEST_P(Corruption, TradestateVerifyExitsNonZeroAndNamesTheFile) {
     else file_rel.replace(0, 4, "default");
     const fs::path file = dir / file_rel;
     ASSERT_TRUE(fs::exists(file)) << file;
-    const std::vector<std::string> verify = {TRADESTATE_TOOL, "-c", cfg.string(), "verify"};
+    const std::vector<std::string> verify = {tool_bin(), "-c", cfg.string(), "verify"};
     auto [rc1, out1] = run_cmd(verify);
     ASSERT_EQ(rc1, 0) << "verify fails on an undamaged session:\n" << out1;
     const std::string good = read_all(file);

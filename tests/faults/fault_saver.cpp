@@ -3,7 +3,7 @@
 //   fault_saver BACKEND STATE_DIR SESSION FIRST COUNT
 // saves make_doc(.., k) for k = FIRST .. FIRST+COUNT-1 and prints
 // "OK k" or "FAIL k <error>" per save; keeps going after a failure.
-#include "../conformance/support.hpp"
+#include <tradestate_test/support.hpp>
 
 #include <iostream>
 
@@ -16,12 +16,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        BackendOptions o;
-        o.state_dir = argv[2];
-        o.fsync = true;
-        o.keep_backups = 3;
-        o.logger = quiet_logger();
-        auto b = open_backend(argv[1], o);
+        auto b = open_backend(argv[1], options_in(argv[2], true));
         const std::int64_t first = std::atoll(argv[4]), count = std::atoll(argv[5]);
         for (std::int64_t k = first; k < first + count; ++k) {
             try {

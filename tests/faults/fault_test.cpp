@@ -12,7 +12,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 using namespace tradestate;
 using namespace tradestate::testing;
@@ -44,12 +46,7 @@ std::vector<Case> all_cases() {
     return out;
 }
 
-std::string read_all(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+std::string read_all(const fs::path& p) { return slurp(p); }
 
 long count_lines(const std::string& text, const std::string& prefix) {
     long n = 0;
@@ -61,80 +58,23 @@ long count_lines(const std::string& text, const std::string& prefix) {
 }
 
 /// A child process with extra environment variables, stdout+stderr on a pipe.
-class Proc {
+class Proc : public Process {
 public:
-    Proc(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork");
-        if (pid_ == 0) {
-            ::dup2(fds[1], 1);
-            ::dup2(fds[1], 2);
-            for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-            std::vector<char*> a;
-            for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-            a.push_back(nullptr);
-            ::execv(a[0], a.data());
-            ::_exit(127);
-        }
-        ::close(fds[1]);
-        fd_ = fds[0];
-    }
-    ~Proc() {
-        if (!reaped_) {
-            ::kill(pid_, SIGKILL);
-            int st;
-            ::waitpid(pid_, &st, 0);
-        }
-        ::close(fd_);
-    }
-    Proc(const Proc&) = delete;
-    Proc& operator=(const Proc&) = delete;
-
-    /// Next output line, or nullopt at EOF / after `timeout_ms`.
-    std::optional<std::string> line(int timeout_ms = 60000) {
-        for (;;) {
-            auto nl = buf_.find('\n');
-            if (nl != std::string::npos) {
-                std::string l = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                all_ += l + "\n";
-                return l;
-            }
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, timeout_ms) <= 0) return std::nullopt;
-            char tmp[4096];
-            const ssize_t n = ::read(fd_, tmp, sizeof tmp);
-            if (n <= 0) return std::nullopt;
-            buf_.append(tmp, static_cast<std::size_t>(n));
-        }
-    }
-    /// Read lines until one contains `needle`; nullopt if the output ends first.
-    std::optional<std::string> until(const std::string& needle) {
-        while (auto l = line())
-            if (l->find(needle) != std::string::npos) return l;
-        return std::nullopt;
-    }
+    Proc(std::vector<std::string> argv, std::vector<std::string> env) : Process(std::move(argv), options(std::move(env))) {}
+    std::optional<std::string> line() { return read_line(); }
+    /// Everything it printed, up to its end.
     std::string rest() {
-        while (line()) {
+        while (read_line()) {
         }
-        return all_;
+        return output();
     }
-    int wait() {
-        int st = 0;
-        ::waitpid(pid_, &st, 0);
-        reaped_ = true;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
-    void signal(int s) { ::kill(pid_, s); }
-    [[nodiscard]] const std::string& output() const { return all_; }
 
 private:
-    pid_t pid_ = -1;
-    int fd_ = -1;
-    bool reaped_ = false;
-    std::string buf_, all_;
+    static ProcessOptions options(std::vector<std::string> env) {
+        ProcessOptions o;
+        o.env = std::move(env);
+        return o;
+    }
 };
 
 std::vector<std::string> shim_env(const Case& c, const fs::path& state, const fs::path& log, const fs::path& arm) {
@@ -155,14 +95,7 @@ std::vector<fs::path> temp_files(const fs::path& dir) {
     return out;
 }
 
-BackendOptions opts_in(const fs::path& dir) {
-    BackendOptions o;
-    o.state_dir = dir;
-    o.fsync = true;
-    o.keep_backups = 3;
-    o.logger = quiet_logger();
-    return o;
-}
+BackendOptions opts_in(const fs::path& dir) { return options_in(dir, true); }
 
 class Faults : public ::testing::TestWithParam<Case> {
 protected:
@@ -250,7 +183,7 @@ TEST_P(Faults, RunnerKeepsTradingAndSavesAgainAfterTheFault) {
           << "journal = false\n"
           << "[dashboard]\nenabled = false\n";
     }
-    Proc p({TRADESTATE_FNO_RUNNER, "--config", cfg.string(), "--fresh", "--no-dashboard", "--iterations", "100000",
+    Proc p({runner_bin(), "--config", cfg.string(), "--fresh", "--no-dashboard", "--iterations", "100000",
             "--interval-ms", "20"},
            shim_env(c, state, log, arm));
     auto first = p.until("Auto-saved (iteration");

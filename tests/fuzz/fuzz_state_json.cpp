@@ -2,7 +2,7 @@
 #include "fuzz_common.hpp"
 
 #include <tradestate/detail/json.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     try {

@@ -1,35 +1,35 @@
-// Journal format, replay exactness, torn tails, corruption, double-apply
-// protection, the config keys, and append latency per fsync policy.
-#include "support.hpp"
+// The journal on its own: record format, replay exactness, torn tails,
+// corruption, compaction, the config keys, and append latency per fsync
+// policy. The rules that tie journal and snapshots together (marks, loss,
+// retention) are Session's: tests/session.
+#include <tradestate_test/support.hpp>
 
 #include <tradestate/config.hpp>
+#include <tradestate/file_journal.hpp>
+#include <tradestate/journal_format.hpp>
+#include <tradestate/replay.hpp>
+#include <tradestate/session_state.hpp>
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
+#include <thread>
 
-using namespace jt;
+using namespace tradestate;
+using namespace tradestate::testing;
 
 namespace {
 
-std::string slurp(const std::filesystem::path& p) { return detail::read_file(p); }
-void spit(const std::filesystem::path& p, const std::string& bytes) {
-    std::ofstream f(p, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 /// Apply ops 1..n of the stream to `live` while journaling them; returns the journal.
-std::unique_ptr<Journal> run_stream(const std::filesystem::path& file, SessionState& live, std::uint64_t n,
-                                    JournalFsync policy = JournalFsync::never) {
-    auto j = Journal::create(file, policy);
-    set_journal_mark(live, {j->id(), 0});
+std::unique_ptr<FileJournal> run_stream(const std::filesystem::path& file, SessionState& live, std::uint64_t n,
+                                        JournalFsync policy = JournalFsync::never) {
+    auto j = FileJournal::create(file, policy);
     for (std::uint64_t k = 1; k <= n; ++k) {
         auto op = op_number(k, live);
-        const auto seq = j->append(op);
-        EXPECT_EQ(seq, k);
-        apply_journal_op(live, op, "live");
-        set_journal_mark(live, {j->id(), seq});
+        EXPECT_EQ(j->append(op), k);
+        tradestate_apply(live, op, "live");
     }
     return j;
 }
@@ -38,7 +38,7 @@ std::unique_ptr<Journal> run_stream(const std::filesystem::path& file, SessionSt
 
 TEST(Journal, RoundTripRecordsAndHeader) {
     TempDir d;
-    const auto file = d.path / "default.journal";
+    const auto file = d / "default.journal";
     SessionState live = fresh_state();
     auto j = run_stream(file, live, 40);
     const auto c = read_journal(file);
@@ -46,100 +46,96 @@ TEST(Journal, RoundTripRecordsAndHeader) {
     EXPECT_EQ(c.base_seq, 0u);
     ASSERT_EQ(c.records.size(), 40u);
     EXPECT_TRUE(c.torn_tail.empty());
+    EXPECT_TRUE(c.intact());
     EXPECT_EQ(c.valid_bytes, std::filesystem::file_size(file));
     SessionState rebuilt = fresh_state();
     for (std::size_t i = 0; i < c.records.size(); ++i) {
         EXPECT_EQ(c.records[i].seq, i + 1);
         EXPECT_EQ(c.records[i].op, op_number(i + 1, rebuilt)) << "record " << i + 1;
-        apply_journal_op(rebuilt, c.records[i].op, "rebuilt");
+        tradestate_apply(rebuilt, c.records[i].op, "rebuilt");
     }
-    EXPECT_EQ(rebuilt.portfolio, live.portfolio);
+    EXPECT_EQ(rebuilt, live);
     // Batch append: one write, consecutive sequence numbers.
-    std::vector<boost::json::object> batch{journal_op::cash(Money::from_paise(5), "a"),
-                                           journal_op::cash(Money::from_paise(-5), "b")};
+    std::vector<boost::json::object> batch{session_op::cash(Money::from_paise(5), "a"),
+                                           session_op::cash(Money::from_paise(-5), "b")};
     EXPECT_EQ(j->append(batch), 42u);
     EXPECT_EQ(read_journal(file).records.size(), 42u);
     EXPECT_EQ(j->stats().appends, 42u);
+    // A journal continues the session's numbering after its base.
+    auto k = FileJournal::create(d / "later.journal", JournalFsync::never, 500);
+    EXPECT_EQ(k->append(session_op::cash(Money::from_paise(1), "x")), 501u);
+    EXPECT_EQ(read_journal(d / "later.journal").base_seq, 500u);
 }
 
 TEST(Journal, ReplayOverSnapshotIsExactToThePaisa) {
     TempDir d;
-    const auto file = d.path / "s.journal";
+    const auto file = d / "s.journal";
     SessionState live = fresh_state();
-    auto j = Journal::create(file, JournalFsync::never);
-    set_journal_mark(live, {j->id(), 0});
+    auto j = FileJournal::create(file, JournalFsync::never);
     SessionState snapshot;
     for (std::uint64_t k = 1; k <= 300; ++k) {
         auto op = op_number(k, live);
-        set_journal_mark(live, {j->id(), j->append(op)});
-        apply_journal_op(live, op, "live");
-        if (k == 137) {
-            // A snapshot through its JSON text (as a backend stores it), then the journal reset.
+        j->append(op);
+        tradestate_apply(live, op, "live");
+        if (k == 137) // a snapshot through its JSON text, as a backend stores it
             snapshot = boost::json::value_to<SessionState>(
                 detail::parse(detail::print(boost::json::value_from(live)), "snapshot"));
-            j->reset();
-        }
     }
-    ASSERT_EQ(read_journal(file).base_seq, 137u);
-    ASSERT_EQ(read_journal(file).records.size(), 163u);
-    auto r = replay_journal(snapshot, file);
-    EXPECT_TRUE(r.replayed);
+    j->compact(137);
+    const auto c = read_journal(file);
+    ASSERT_EQ(c.base_seq, 137u);
+    ASSERT_EQ(c.records.size(), 163u);
+    auto r = replay_journal(snapshot, c, 137, file.string());
     EXPECT_EQ(r.applied, 163u);
     EXPECT_EQ(r.skipped, 0u);
     EXPECT_EQ(r.last_seq, 300u);
-    EXPECT_EQ(snapshot.portfolio, live.portfolio);
     EXPECT_EQ(snapshot.portfolio.cash().paise(), live.portfolio.cash().paise());
     EXPECT_EQ(snapshot.portfolio.reconcile(), Money{});
-    EXPECT_EQ(snapshot.iteration, live.iteration);
-    EXPECT_EQ(snapshot.runner, live.runner);
-    EXPECT_EQ(snapshot.market_analysis, live.market_analysis);
     EXPECT_EQ(snapshot, live);
 }
 
-TEST(Journal, SnapshotWithoutResetNeverAppliesARecordTwice) {
+TEST(Journal, RecordsTheSnapshotHoldsAreNeverAppliedTwice) {
     TempDir d;
-    const auto file = d.path / "s.journal";
+    const auto file = d / "s.journal";
     SessionState live = fresh_state();
     auto j = run_stream(file, live, 60);
-    SessionState snap = live; // crash after the snapshot, before reset(): journal still holds 1..60
+    SessionState snap = live; // a snapshot holding 1..60 while the journal still has them
     auto op = op_number(61, live);
     j->append(op);
-    apply_journal_op(live, op, "live");
-    set_journal_mark(live, {j->id(), 61});
-    auto r = replay_journal(snap, file);
+    tradestate_apply(live, op, "live");
+    const auto c = read_journal(file);
+    auto r = replay_journal(snap, c, 60, "j");
     EXPECT_EQ(r.skipped, 60u);
     EXPECT_EQ(r.applied, 1u);
     EXPECT_EQ(snap, live);
-    // Replaying again changes nothing.
     auto again = snap;
-    r = replay_journal(again, file);
+    r = replay_journal(again, c, 61, "j");
     EXPECT_EQ(r.applied, 0u);
     EXPECT_EQ(again, snap);
 }
 
 TEST(Journal, TornTailAtEveryByteIsReportedAndIgnored) {
     TempDir d;
-    const auto file = d.path / "t.journal";
+    const auto file = d / "t.journal";
     SessionState live = fresh_state();
     run_stream(file, live, 12).reset();
     const std::string full = slurp(file);
     const auto c = read_journal(file);
     const std::uint64_t last_off = c.records.back().offset;
     SessionState before_last = fresh_state();
-    set_journal_mark(before_last, {c.id, 0});
-    for (std::size_t i = 0; i + 1 < c.records.size(); ++i) apply_journal_op(before_last, c.records[i].op, "x");
-    set_journal_mark(before_last, {c.id, 11});
+    for (std::size_t i = 0; i + 1 < c.records.size(); ++i) tradestate_apply(before_last, c.records[i].op, "x");
     for (std::size_t cut = last_off; cut < full.size(); ++cut) {
         spit(file, full.substr(0, cut));
         const auto t = read_journal(file);
         ASSERT_EQ(t.records.size(), 11u) << "cut at " << cut;
+        EXPECT_TRUE(t.intact());
         EXPECT_EQ(t.valid_bytes, last_off);
         if (cut > last_off) {
+            EXPECT_EQ(t.torn_offset, last_off);
             EXPECT_NE(t.torn_tail.find("offset " + std::to_string(last_off)), std::string::npos) << t.torn_tail;
         }
         SessionState s = fresh_state();
-        set_journal_mark(s, {c.id, 0});
-        auto r = replay_journal(s, file);
+        auto r = replay_journal(s, t, 0, "t");
         EXPECT_EQ(r.applied, 11u);
         EXPECT_EQ(s, before_last);
     }
@@ -153,83 +149,58 @@ TEST(Journal, TornTailAtEveryByteIsReportedAndIgnored) {
     EXPECT_FALSE(read_journal(file).torn_tail.empty());
     // Reopening for append cuts the torn tail and continues with the next sequence number.
     spit(file, full.substr(0, full.size() - 5));
-    auto j = Journal::open(file, JournalFsync::always);
+    auto j = FileJournal::open(file, JournalFsync::always);
     EXPECT_EQ(j->last_seq(), 11u);
-    EXPECT_EQ(j->append(journal_op::cash(Money::from_paise(1), "after tear")), 12u);
+    EXPECT_EQ(j->append(session_op::cash(Money::from_paise(1), "after tear")), 12u);
     const auto after = read_journal(file);
     EXPECT_TRUE(after.torn_tail.empty());
     EXPECT_EQ(after.records.size(), 12u);
     EXPECT_EQ(after.records.back().op.at("reason").as_string(), "after tear");
 }
 
-TEST(Journal, CorruptionInTheMiddleIsAnErrorNamingTheOffset) {
+TEST(Journal, CorruptionInTheMiddleStopsDecodingAtItsOffsetKeepingTheRecordsBefore) {
     TempDir d;
-    const auto file = d.path / "m.journal";
+    const auto file = d / "m.journal";
     SessionState live = fresh_state();
     run_stream(file, live, 10).reset();
     const std::string full = slurp(file);
     const auto c = read_journal(file);
-    // Every single-byte change inside records 1..9 (not the last) is detected.
+    // Every single-byte change inside records 1..9 (not the last) is detected and located.
     std::size_t detected = 0, total = 0;
     for (std::size_t i = detail::journal_header_size; i < c.records.back().offset; ++i) {
         std::string bad = full;
         bad[i] = static_cast<char>(bad[i] ^ 0x01);
         spit(file, bad);
         ++total;
-        try {
-            (void)read_journal(file);
-        } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::corrupt);
-            EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos);
-            EXPECT_NE(std::string(e.what()).find("offset"), std::string::npos);
-            ++detected;
-        }
+        const auto t = read_journal(file);
+        if (t.intact()) continue;
+        // Decoding stopped at the damaged record: everything before it is there.
+        std::size_t rec = 0;
+        while (rec + 1 < c.records.size() && c.records[rec + 1].offset <= i) ++rec;
+        EXPECT_EQ(t.records.size(), rec) << "byte " << i;
+        EXPECT_NE(t.corruption.find(file.string()), std::string::npos);
+        EXPECT_NE(t.corruption.find("offset " + std::to_string(c.records[rec].offset)), std::string::npos) << t.corruption;
+        ++detected;
     }
     EXPECT_EQ(detected, total);
     std::cout << "[ measure  ] single-bit flips in non-last records detected: " << detected << "/" << total << '\n';
-    // The header.
+    // The header: nothing in the file can be trusted.
     for (std::size_t i = 0; i < detail::journal_header_size; ++i) {
         std::string bad = full;
         bad[i] = static_cast<char>(bad[i] ^ 0x40);
         spit(file, bad);
         EXPECT_THROW((void)read_journal(file), Error) << "header byte " << i;
     }
-    // A failed replay leaves the state untouched.
+    // A damaged journal cannot be continued or compacted.
     std::string bad = full;
     bad[c.records[3].offset + 30] ^= 0x02;
     spit(file, bad);
-    SessionState s = fresh_state();
-    set_journal_mark(s, {c.id, 0});
-    const SessionState before = s;
-    EXPECT_THROW((void)replay_journal(s, file), Error);
-    EXPECT_EQ(s, before);
+    EXPECT_THROW((void)FileJournal::open(file, JournalFsync::never), Error);
 }
 
-TEST(Journal, GapsForeignJournalsAndBadOperations) {
+TEST(Journal, HostileOperationsAreErrorsNamingTheRecordAndLeaveTheStateAlone) {
     TempDir d;
-    const auto file = d.path / "g.journal";
-    SessionState live = fresh_state();
-    auto j = run_stream(file, live, 5);
-    // A snapshot older than the journal's base: records are missing.
-    SessionState old = fresh_state();
-    set_journal_mark(old, {j->id(), 0});
-    j->reset(); // base 5
-    try {
-        (void)replay_journal(old, file);
-        ADD_FAILURE() << "a gap must be an error";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::corrupt);
-        EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
-    }
-    // A journal of another start is not replayed, with a warning.
-    SessionState other = fresh_state();
-    set_journal_mark(other, {j->id() ^ 1, 0});
-    const auto before = other;
-    auto r = replay_journal(other, file);
-    EXPECT_FALSE(r.replayed);
-    ASSERT_FALSE(r.warnings.empty());
-    EXPECT_EQ(other, before);
-    // Hostile operations: each is an error naming the record.
+    const auto file = d / "g.journal";
     const std::vector<boost::json::object> bad = {
         {{"op", "launch"}},
         {{"op", "open"}, {"symbol", "X"}, {"charges_paise", 0}, {"position", {{"shares", -75}, {"entry_price", 1.0}}}},
@@ -238,20 +209,22 @@ TEST(Journal, GapsForeignJournalsAndBadOperations) {
          {"reason", "x"}, {"charges_paise", 0}},
         {{"op", "cash"}, {"amount_paise", -1'000'000'000'000}, {"reason", "too much"}},
         {{"op", "step"}, {"iteration", -1}, {"timestamp", "2025-10-01T10:00:00"}, {"runner", boost::json::object{}}},
+        {{"op", "configure"}, {"configuration", {{"min_confidence", 7.0}}}, {"trading_mode", "paper"}},
     };
     for (const auto& op : bad) {
-        auto jj = Journal::create(file, JournalFsync::never);
-        jj->append(op);
+        auto j = FileJournal::create(file, JournalFsync::never);
+        j->append(session_op::cash(Money::from_paise(100), "fine"));
+        j->append(op);
         SessionState s = fresh_state();
-        set_journal_mark(s, {jj->id(), 0});
         const auto keep = s;
         try {
-            (void)replay_journal(s, file);
+            (void)replay_journal(s, read_journal(file), 0, file.string());
             ADD_FAILURE() << "accepted " << detail::print(op, {.indent = -1});
         } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find("record 1 at offset 32"), std::string::npos) << e.what();
+            EXPECT_EQ(e.code(), errc::corrupt);
+            EXPECT_NE(std::string(e.what()).find("record 2 at offset"), std::string::npos) << e.what();
         }
-        EXPECT_EQ(s, keep);
+        EXPECT_EQ(s, keep) << "a failed replay changes nothing";
     }
 }
 
@@ -273,7 +246,7 @@ TEST(Journal, ConfigKeys) {
     EXPECT_THROW((void)Config::parse("[persistence]\njournal = \"yes\"\n"), Error);
     EXPECT_THROW((void)parse_journal_fsync("Always"), Error);
     // The repository's config.toml states the defaults.
-    const auto repo = Config::load(std::filesystem::path(TRADESTATE_SOURCE_DIR) / "config.toml",
+    const auto repo = Config::load(source_dir() / "config.toml",
                                    ConfigSchema{{"instruments", "runner", "risk", "charges", "strategies"}, {}});
     EXPECT_TRUE(repo.persistence.journal);
     EXPECT_EQ(repo.persistence.journal_fsync, "always");
@@ -281,13 +254,11 @@ TEST(Journal, ConfigKeys) {
 
 TEST(Journal, EverySecondFlushesInTheBackground) {
     TempDir d;
-    const auto file = d.path / "e.journal";
-    auto j = Journal::create(file, JournalFsync::every_second);
-    j->append(journal_op::cash(Money::from_paise(1), "x"));
+    const auto file = d / "e.journal";
+    auto j = FileJournal::create(file, JournalFsync::every_second);
+    j->append(session_op::cash(Money::from_paise(1), "x"));
     EXPECT_EQ(j->stats().fsyncs, 0u);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (j->stats().fsyncs == 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(eventually([&] { return j->stats().fsyncs > 0; }, std::chrono::seconds(10)));
     EXPECT_EQ(j->stats().fsyncs, 1u);
     EXPECT_EQ(read_journal(file).records.size(), 1u);
 }
@@ -296,8 +267,8 @@ TEST(Journal, AppendLatencyPerPolicy) {
     TempDir d;
     const int n = 400;
     for (auto policy : {JournalFsync::always, JournalFsync::every_second, JournalFsync::never}) {
-        const auto file = d.path / (std::string(to_string(policy)) + ".journal");
-        auto j = Journal::create(file, policy);
+        const auto file = d / (std::string(to_string(policy)) + ".journal");
+        auto j = FileJournal::create(file, policy);
         SessionState s = fresh_state();
         std::vector<double> us;
         for (int k = 1; k <= n; ++k) {
@@ -305,12 +276,11 @@ TEST(Journal, AppendLatencyPerPolicy) {
             const auto t0 = std::chrono::steady_clock::now();
             j->append(op);
             us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-            apply_journal_op(s, op, "s");
+            tradestate_apply(s, op, "s");
         }
         std::sort(us.begin(), us.end());
         std::cout << "[ measure  ] journal append, journal_fsync=" << to_string(policy) << ": median "
-                  << us[us.size() / 2] << " us, p99 " << us[us.size() * 99 / 100] << " us (" << n
-                  << " appends, ext4 under " << d.path.parent_path().string() << ")\n";
+                  << us[us.size() / 2] << " us, p99 " << us[us.size() * 99 / 100] << " us (" << n << " appends)\n";
         EXPECT_EQ(read_journal(file).records.size(), static_cast<std::size_t>(n));
         if (policy == JournalFsync::always) {
             EXPECT_EQ(j->stats().fsyncs, static_cast<std::uint64_t>(n));
@@ -322,27 +292,38 @@ TEST(Journal, AppendLatencyPerPolicy) {
 
 TEST(Journal, CompactKeepsRecordsNewerThanTheSnapshot) {
     TempDir d;
-    const auto file = d.path / "c.journal";
+    const auto file = d / "c.journal";
     SessionState live = fresh_state();
     auto j = run_stream(file, live, 30);
     SessionState snap = live;                  // a background snapshot taken at record 30 ...
     for (std::uint64_t k = 31; k <= 45; ++k) { // ... while trading went on
         auto op = op_number(k, live);
-        set_journal_mark(live, {j->id(), j->append(op)});
-        apply_journal_op(live, op, "live");
+        j->append(op);
+        tradestate_apply(live, op, "live");
     }
     j->compact(30);
     const auto c = read_journal(file);
     EXPECT_EQ(c.base_seq, 30u);
     ASSERT_EQ(c.records.size(), 15u);
     EXPECT_EQ(c.records.front().seq, 31u);
-    EXPECT_EQ(j->append(journal_op::cash(Money::from_paise(3), "after compact")), 46u);
-    apply_journal_op(live, read_journal(file).records.back().op, "live");
-    set_journal_mark(live, {j->id(), 46});
-    auto r = replay_journal(snap, file);
+    EXPECT_EQ(j->append(session_op::cash(Money::from_paise(3), "after compact")), 46u);
+    tradestate_apply(live, read_journal(file).records.back().op, "live");
+    auto r = replay_journal(snap, read_journal(file), 30, "c");
     EXPECT_EQ(r.applied, 16u);
     EXPECT_EQ(snap, live);
     EXPECT_THROW(j->compact(47), Error);
     j->compact(10); // older than the base: nothing to do
     EXPECT_EQ(read_journal(file).records.size(), 16u);
+}
+
+TEST(Journal, DeletedOrReplacedFileIsNoticed) {
+    TempDir d;
+    const auto file = d / "r.journal";
+    SessionState live = fresh_state();
+    auto j = run_stream(file, live, 3);
+    EXPECT_TRUE(j->in_place());
+    std::filesystem::remove(file);
+    EXPECT_FALSE(j->in_place());
+    spit(file, detail::journal_header(j->id(), 0)); // same name, another file
+    EXPECT_FALSE(j->in_place());
 }

@@ -1,3 +1,5 @@
+#include <tradestate_test/support.hpp>
+
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/json.hpp>
 #include <tradestate/tradestate.hpp>
@@ -11,24 +13,15 @@
 
 namespace fs = std::filesystem;
 using namespace tradestate;
+using tradestate::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string t = (fs::temp_directory_path() / "ts-persister-XXXXXX").string();
-        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
-        path = t;
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 Config config_for(const fs::path& dir, const std::string& backend = "json-files") {
     Config c;
     c.persistence.backend = backend;
     c.persistence.state_dir = dir;
-    c.persistence.plugin_dir = TRADESTATE_TEST_PLUGIN_DIR;
+    c.persistence.plugin_dir = tradestate::testing::plugin_dir();
     c.persistence.fsync = false;
     return c;
 }
@@ -57,74 +50,58 @@ Watchlist tag_invoke(const boost::json::value_to_tag<Watchlist>&, const boost::j
     return w;
 }
 
-SessionState session_with_positions(int n) {
-    SessionState s;
-    s.timestamp = Timestamp::from_iso("2025-09-29T11:49:10.218268");
-    s.iteration = 25;
-    s.portfolio = Portfolio(Money::from_rupees(10'000'000));
-    for (int i = 0; i < n; ++i) {
-        Position p;
-        p.symbol = "NIFTY25SEP" + std::to_string(24000 + 50 * i) + "CE";
-        p.shares = 75;
-        p.lot_size = 75;
-        p.entry_price = Money::parse("120.05");
-        p.entry_time = s.timestamp;
-        p.strategy = "straddle";
-        s.portfolio.open(p, Money::from_rupees(20));
-    }
-    return s;
-}
+SessionState session_with_positions(int n) { return tradestate::testing::state_with_positions(n, 25); }
 
 } // namespace
 
 TEST(Persister, UserDefinedStateRoundTripsThroughARealPlugin) {
     TempDir dir;
-    auto p = StatePersister<Watchlist>::open(config_for(dir.path));
+    auto p = open_persister<Watchlist>(config_for(dir.path()));
     const Watchlist w{{"NIFTY25SEP24650CE", "BANKNIFTY25SEP57200PE"}, Money::parse("99.95")};
-    p.save(w, "watch");
-    EXPECT_TRUE(p.exists("watch"));
-    auto back = p.load("watch");
+    p->save(w, "watch");
+    EXPECT_TRUE(p->exists("watch"));
+    auto back = p->load("watch");
     ASSERT_TRUE(back.has_value());
     EXPECT_EQ(back->state, w);
     EXPECT_TRUE(back->warnings.empty());
-    ASSERT_EQ(p.list().size(), 1u);
-    EXPECT_EQ(p.list()[0].session, "watch");
-    EXPECT_FALSE(p.load("other").has_value());
-    EXPECT_TRUE(p.remove("watch"));
-    EXPECT_FALSE(p.exists("watch"));
+    ASSERT_EQ(p->list().size(), 1u);
+    EXPECT_EQ(p->list()[0].session, "watch");
+    EXPECT_FALSE(p->load("other").has_value());
+    EXPECT_TRUE(p->remove("watch"));
+    EXPECT_FALSE(p->exists("watch"));
 }
 
 TEST(Persister, SessionStateWritesTheSeedsThreeFilesAndListsItsMetadata) {
     TempDir dir;
-    auto p = StatePersister<SessionState>::open(config_for(dir.path));
+    auto p = open_persister<SessionState>(config_for(dir.path()));
     const auto s = session_with_positions(3);
-    p.save(s);
+    p->save(s);
     for (const char* f : {"fno_system_state.json", "shared_portfolio_state.json", "current_state.json"})
-        EXPECT_TRUE(fs::exists(dir.path / f)) << f;
-    const auto list = p.list();
+        EXPECT_TRUE(fs::exists(dir.path() / f)) << f;
+    const auto list = p->list();
     ASSERT_EQ(list.size(), 1u);
     EXPECT_EQ(list[0].session, "default");
     EXPECT_EQ(list[0].meta.iteration, 25);
     EXPECT_EQ(list[0].meta.positions, 3);
     EXPECT_EQ(list[0].meta.cash_paise, s.portfolio.cash().paise());
     EXPECT_EQ(list[0].meta.saved_at, s.timestamp.to_iso());
-    auto back = p.load();
+    auto back = p->load();
     ASSERT_TRUE(back);
     EXPECT_EQ(back->state, s);
     EXPECT_EQ(back->state.portfolio.reconcile(), Money{});
     // The dashboard view is readable by itself.
-    const auto view = detail::parse(detail::read_file(dir.path / "shared_portfolio_state.json"), "view");
+    const auto view = detail::parse(detail::read_file(dir.path() / "shared_portfolio_state.json"), "view");
     EXPECT_EQ(view.at("positions").as_object().size(), 3u);
 }
 
 TEST(Persister, LoadWarningsNameTheFileAndField) {
     TempDir dir;
-    auto doc = detail::parse(detail::read_file(std::string(TRADESTATE_TEST_DATA) + "/seed_fno_system_state.json"), "seed");
+    auto doc = detail::parse(detail::read_file(tradestate::testing::seed_file()), "seed");
     doc.as_object()["portfolio"].as_object()["positions"].as_object()["NIFTY25SEP24650CE"].as_object().erase("take_profit");
-    detail::write_file_atomic(dir.path / "fno_system_state.json", detail::print(doc), false);
+    detail::write_file_atomic(dir.path() / "fno_system_state.json", detail::print(doc), false);
     Capture cap;
-    auto p = StatePersister<SessionState>::open(config_for(dir.path), cap.logger);
-    auto back = p.load();
+    auto p = open_persister<SessionState>(config_for(dir.path()), cap.logger);
+    auto back = p->load();
     ASSERT_TRUE(back);
     const std::string expected = "$.portfolio.positions.NIFTY25SEP24650CE.take_profit: missing";
     bool found = false;
@@ -136,12 +113,12 @@ TEST(Persister, LoadWarningsNameTheFileAndField) {
 
 TEST(Persister, SchemaErrorsNameTheFileAndPath) {
     TempDir dir;
-    auto doc = detail::parse(detail::read_file(std::string(TRADESTATE_TEST_DATA) + "/seed_fno_system_state.json"), "seed");
+    auto doc = detail::parse(detail::read_file(tradestate::testing::seed_file()), "seed");
     doc.as_object()["iteration"] = "many";
-    detail::write_file_atomic(dir.path / "fno_system_state.json", detail::print(doc), false);
-    auto p = StatePersister<SessionState>::open(config_for(dir.path));
+    detail::write_file_atomic(dir.path() / "fno_system_state.json", detail::print(doc), false);
+    auto p = open_persister<SessionState>(config_for(dir.path()));
     try {
-        (void)p.load();
+        (void)p->load();
         FAIL();
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::schema);
@@ -153,9 +130,9 @@ TEST(Persister, SchemaErrorsNameTheFileAndPath) {
 
 TEST(Persister, SwitchingBackendNeverSilentlyStartsEmpty) {
     TempDir dir;
-    StatePersister<SessionState>::open(config_for(dir.path, "json-files")).save(session_with_positions(1), "alpha");
+    open_persister<SessionState>(config_for(dir.path(), "json-files"))->save(session_with_positions(1), "alpha");
     try {
-        (void)StatePersister<SessionState>::open(config_for(dir.path, "mmap-binary"));
+        (void)open_persister<SessionState>(config_for(dir.path(), "mmap-binary"));
         FAIL() << "opened an empty mmap-binary store beside json-files sessions";
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::not_found);
@@ -165,36 +142,36 @@ TEST(Persister, SwitchingBackendNeverSilentlyStartsEmpty) {
     }
     // An empty directory is fine for any backend.
     TempDir empty;
-    EXPECT_NO_THROW((void)StatePersister<SessionState>::open(config_for(empty.path, "mmap-binary")));
+    EXPECT_NO_THROW((void)open_persister<SessionState>(config_for(empty.path(), "mmap-binary")));
 }
 
 TEST(Persister, HostileSessionNamesAreRefusedBeforeTheBackendSeesThem) {
     TempDir dir;
-    const auto inner = dir.path / "state";
+    const auto inner = dir.path() / "state";
     fs::create_directories(inner);
-    auto p = StatePersister<SessionState>::open(config_for(inner));
+    auto p = open_persister<SessionState>(config_for(inner));
     for (const std::string& name : std::vector<std::string>{"../x", "a/b", "", std::string("a\0b", 3), std::string(65, 'x'), ".hidden", ".."}) {
         try {
-            p.save(session_with_positions(0), name);
+            p->save(session_with_positions(0), name);
             ADD_FAILURE() << "saved as '" << name << "'";
         } catch (const Error& e) {
             EXPECT_EQ(e.code(), errc::invalid_argument);
         }
-        EXPECT_THROW((void)p.load(name), Error);
-        EXPECT_THROW((void)p.exists(name), Error);
-        EXPECT_THROW((void)p.remove(name), Error);
+        EXPECT_THROW((void)p->load(name), Error);
+        EXPECT_THROW((void)p->exists(name), Error);
+        EXPECT_THROW((void)p->remove(name), Error);
     }
     // Nothing was created anywhere: not in the state dir, not beside it.
     EXPECT_TRUE(fs::is_empty(inner));
     int entries = 0;
-    for ([[maybe_unused]] auto& e : fs::directory_iterator(dir.path)) ++entries;
+    for ([[maybe_unused]] auto& e : fs::directory_iterator(dir.path())) ++entries;
     EXPECT_EQ(entries, 1);
 }
 
 TEST(Persister, UnknownBackendListsTheAvailableOnes) {
     TempDir dir;
     try {
-        (void)StatePersister<SessionState>::open(config_for(dir.path, "sqlite"));
+        (void)open_persister<SessionState>(config_for(dir.path(), "sqlite"));
         FAIL();
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::not_found);

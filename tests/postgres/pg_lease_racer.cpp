@@ -6,10 +6,11 @@
 //           "saved <sequence>", and holds the lease until stdin closes;
 //   locked: prints "locked <message>" and exits with status 3.
 // Any other failure prints "error <message>" and exits with status 1.
+#include <tradestate_test/support.hpp>
+
 #include <tradestate/backend.hpp>
 #include <tradestate/plugin_loader.hpp>
 
-#include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -26,8 +27,8 @@ int main(int argc, char** argv) {
     const std::string session = argv[3];
     const std::int64_t iteration = std::stoll(argv[4]);
     try {
-        auto quiet = std::make_shared<spdlog::logger>("racer", std::make_shared<spdlog::sinks::null_sink_mt>());
-        tradestate::PluginLoader loader({TRADESTATE_TEST_PLUGIN_DIR}, quiet);
+        auto quiet = tradestate::testing::quiet_logger();
+        tradestate::PluginLoader loader({tradestate::testing::plugin_dir()}, quiet);
         tradestate::BackendOptions opts;
         opts.logger = quiet;
         opts.settings["url"] = argv[1];

@@ -5,13 +5,14 @@
 // max_positions, --show-sessions, a second writer refused, a failed save.
 #include <fno_runner/settings.hpp>
 
+#include <tradestate_test/support.hpp>
+
 #include <tradestate/detail/json.hpp>
+#include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>
-#include <tradestate/plugin_loader.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/null_sink.h>
 
 #include <cctype>
 #include <chrono>
@@ -37,76 +38,16 @@ using tradestate::SessionState;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+using tradestate::testing::numbers_after;
+using tradestate::testing::Process;
+using tradestate::testing::slurp;
 
-/// A running fno_runner with stdout+stderr going to a file and stdin from /dev/null.
-struct Proc {
-    pid_t pid = -1;
-    fs::path out;
-    int status = -1;
-
-    bool running() const { return pid > 0 && status == -1; }
-    int wait() {
-        if (pid > 0 && status == -1) {
-            int st = 0;
-            while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-            }
-            status = st;
-        }
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    std::string output() const { return slurp(out); }
-    /// Poll the output until `pred` holds (bounded); false on timeout or exit.
-    template <class Pred> bool wait_for(Pred pred, std::chrono::seconds limit = std::chrono::seconds(60)) {
-        const auto end = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < end) {
-            if (pred(output())) return true;
-            int st = 0;
-            if (status == -1 && ::waitpid(pid, &st, WNOHANG) == pid) {
-                status = st;
-                return pred(output());
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(5)); // polling interval, not a wait for an event
-        }
-        return false;
-    }
-    ~Proc() {
-        if (running()) {
-            ::kill(pid, SIGKILL);
-            wait();
-        }
-    }
-};
-
-std::vector<char*> argv_of(std::vector<std::string>& args) {
-    std::vector<char*> v;
-    for (auto& a : args) v.push_back(a.data());
-    v.push_back(nullptr);
-    return v;
-}
-
-std::unique_ptr<Proc> spawn(std::vector<std::string> args, const fs::path& out) {
-    args.insert(args.begin(), FNO_RUNNER_BIN);
-    auto p = std::make_unique<Proc>();
-    p->out = out;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        int in = ::open("/dev/null", O_RDONLY);
-        int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(in, 0);
-        ::dup2(o, 1);
-        ::dup2(o, 2);
-        auto av = argv_of(args);
-        ::execv(av[0], av.data());
-        ::_exit(127);
-    }
-    p->pid = pid;
-    return p;
+/// The real fno_runner with `args`, stdout+stderr into `out`, stdin from /dev/null.
+std::unique_ptr<Process> spawn(std::vector<std::string> args, const fs::path& out) {
+    args.insert(args.begin(), tradestate::testing::runner_bin());
+    tradestate::testing::ProcessOptions o;
+    o.output_file = out;
+    return std::make_unique<Process>(std::move(args), std::move(o));
 }
 
 int run(std::vector<std::string> args, const fs::path& out, std::string* text = nullptr) {
@@ -118,91 +59,32 @@ int run(std::vector<std::string> args, const fs::path& out, std::string* text = 
 
 /// Run with every regular-file write limited to `fsize_limit` bytes (RLIMIT_FSIZE, which root
 /// is subject to too); the output goes through a pipe, which the limit does not affect.
-int run_limited(std::vector<std::string> args, rlim_t fsize_limit, std::string& text) {
-    args.insert(args.begin(), FNO_RUNNER_BIN);
-    int fds[2];
-    if (::pipe(fds) != 0) return -1;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        int in = ::open("/dev/null", O_RDONLY);
-        ::dup2(in, 0);
-        ::dup2(fds[1], 1);
-        ::dup2(fds[1], 2);
-        ::close(fds[0]);
-        ::signal(SIGXFSZ, SIG_IGN);
-        rlimit rl{fsize_limit, fsize_limit};
-        ::setrlimit(RLIMIT_FSIZE, &rl);
-        auto av = argv_of(args);
-        ::execv(av[0], av.data());
-        ::_exit(127);
+int run_limited(std::vector<std::string> args, std::uint64_t fsize_limit, std::string& text) {
+    args.insert(args.begin(), tradestate::testing::runner_bin());
+    tradestate::testing::ProcessOptions o;
+    o.fsize_limit = fsize_limit;
+    Process p(std::move(args), std::move(o));
+    while (p.read_line()) {
     }
-    ::close(fds[1]);
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0) text.append(buf, static_cast<std::size_t>(n));
-    ::close(fds[0]);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    const int rc = p.wait();
+    text = p.output();
+    return rc;
 }
 
-/// Run under a pseudo-terminal; when `prompt` appears, type `answer`. Returns the exit code.
+/// Run under a pseudo-terminal; when `prompt` appears, type `answer`.
 int run_pty(std::vector<std::string> args, const std::string& prompt, const std::string& answer, std::string& text) {
-    args.insert(args.begin(), FNO_RUNNER_BIN);
-    int master = -1;
-    const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-    if (pid == 0) {
-        auto av = argv_of(args);
-        ::execv(av[0], av.data());
-        ::_exit(127);
-    }
-    if (pid < 0) return -1;
-    bool answered = false;
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    for (;;) {
-        pollfd pfd{master, POLLIN, 0};
-        const int r = ::poll(&pfd, 1, 200);
-        if (r > 0) {
-            char buf[4096];
-            const ssize_t n = ::read(master, buf, sizeof buf);
-            if (n <= 0) break; // EIO once the child has exited
-            text.append(buf, static_cast<std::size_t>(n));
-            if (!answered && text.find(prompt) != std::string::npos) {
-                answered = true;
-                [[maybe_unused]] auto w = ::write(master, answer.data(), answer.size());
-            }
-        }
-        if (std::chrono::steady_clock::now() > end) {
-            ::kill(pid, SIGKILL);
-            break;
-        }
-    }
-    ::close(master);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    args.insert(args.begin(), tradestate::testing::runner_bin());
+    return tradestate::testing::run_pty(std::move(args), prompt, answer, text);
 }
 
-std::vector<std::string> backends_present() {
-    tradestate::PluginLoader loader({TRADESTATE_TEST_PLUGIN_DIR});
-    std::vector<std::string> out;
-    for (const auto& n : loader.available())
-        if (n == "json-files" || n == "mmap-binary" || n == "compressed-archive") out.push_back(n);
-    if (out.empty()) out.push_back("json-files"); // fails loudly below rather than running nothing
-    return out;
-}
+/// The file backends of this build, asked (never named); postgres has an instance of its own below.
+std::vector<std::string> backends_present() { return tradestate::testing::file_backends(); }
 
 /// Lines in order: each must appear after the previous one.
 ::testing::AssertionResult in_order(const std::string& text, const std::vector<std::string>& lines) {
-    std::size_t pos = 0;
-    for (const auto& l : lines) {
-        auto at = text.find(l, pos);
-        if (at == std::string::npos)
-            return ::testing::AssertionFailure() << "missing (in order) '" << l << "' in:\n" << text.substr(0, 6000);
-        pos = at + l.size();
-    }
-    return ::testing::AssertionSuccess();
+    const auto missing = tradestate::testing::missing_in_order(text, lines);
+    if (missing.empty()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << missing;
 }
 
 /// The private PostgreSQL server ctest starts for the Postgres/ instances.
@@ -238,7 +120,7 @@ protected:
         const fs::path p = dir_ / (name + ".toml");
         std::ofstream f(p);
         f << "[persistence]\nbackend = \"" << GetParam() << "\"\nstate_dir = \"" << (dir_ / name).string()
-          << "\"\nplugin_dir = \"" << TRADESTATE_TEST_PLUGIN_DIR << "\"\nauto_save_every = " << auto_save
+          << "\"\nplugin_dir = \"" << tradestate::testing::plugin_dir().string() << "\"\nauto_save_every = " << auto_save
           << "\nfsync = false\n";
         if (GetParam() == "postgres") // one schema per test and config: the store is shared
             f << "\n[persistence.postgres]\nurl = \"" << pg_url() << "\"\nschema = \"" << pg_schema(name)
@@ -256,14 +138,13 @@ protected:
     }
     fs::path out(const std::string& name) { return dir_ / (name + "-" + std::to_string(++n_) + ".out"); }
 
-    tradestate::StatePersister<SessionState> persister(const fs::path& cfg) {
+    std::shared_ptr<tradestate::StatePersister<SessionState>> persister(const fs::path& cfg) {
         auto c = tradestate::Config::load(cfg, fno::runner_config_schema());
-        auto log = std::make_shared<spdlog::logger>("e2e", std::make_shared<spdlog::sinks::null_sink_mt>());
-        return tradestate::StatePersister<SessionState>::open(c, log);
+        return tradestate::open_persister<SessionState>(c, tradestate::testing::quiet_logger());
     }
     SessionState load(const fs::path& cfg, const std::string& session = "default") {
         auto p = persister(cfg);
-        auto l = p.load(session);
+        auto l = p->load(session);
         if (!l) throw std::runtime_error("session " + session + " not saved");
         return std::move(l->state);
     }
@@ -272,19 +153,6 @@ protected:
     fs::path dir_;
     int n_ = 0;
 };
-
-// Every integer that directly follows `prefix` in `text`, with the offset of the prefix
-// (std::regex trips a GCC 12 -Werror=maybe-uninitialized false positive under ASan).
-std::vector<std::pair<std::size_t, long long>> numbers_after(const std::string& text, const std::string& prefix) {
-    std::vector<std::pair<std::size_t, long long>> out;
-    for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
-        const std::size_t first = at + prefix.size();
-        std::size_t last = first;
-        while (last < text.size() && text[last] >= '0' && text[last] <= '9') ++last;
-        if (last > first) out.emplace_back(at, std::stoll(text.substr(first, last - first)));
-    }
-    return out;
-}
 
 TEST_P(RunnerE2E, IterationLimitSavesWithTheSeedsSequence) {
     const auto cfg = config("s");
@@ -319,9 +187,9 @@ TEST_P(RunnerE2E, SigintStopsSavesAndResumeRestoresEverything) {
     auto v = base(cfg);
     v[4] = "3"; // --interval-ms 3: slow enough to interrupt mid-run
     auto p = spawn(v, out("run"));
-    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 60 |") != std::string::npos; }))
+    ASSERT_TRUE(p->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 60 |") != std::string::npos; }))
         << p->output();
-    ASSERT_EQ(::kill(p->pid, SIGINT), 0);
+    ASSERT_EQ(::kill(p->pid(), SIGINT), 0);
     ASSERT_EQ(p->wait(), 0) << p->output();
     const std::string text = p->output();
     EXPECT_TRUE(in_order(text, {"🛑 Continuous monitoring stopped by user", "💾 Saving trading session state...",
@@ -360,8 +228,8 @@ TEST_P(RunnerE2E, SigtermAlsoSaves) {
     auto v = base(cfg);
     v[4] = "3";
     auto p = spawn(v, out("run"));
-    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 5 |") != std::string::npos; }));
-    ::kill(p->pid, SIGTERM);
+    ASSERT_TRUE(p->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 5 |") != std::string::npos; }));
+    ::kill(p->pid(), SIGTERM);
     ASSERT_EQ(p->wait(), 0) << p->output();
     EXPECT_TRUE(in_order(p->output(), {"🛑 Continuous monitoring stopped by user", "✅ Trading session saved successfully!"}));
     EXPECT_GE(load(cfg).iteration, 5);
@@ -372,8 +240,8 @@ TEST_P(RunnerE2E, RepeatedCtrlCDuringTheRunAndSaveIsHarmless) {
     auto v = base(cfg);
     v[4] = "1";
     auto p = spawn(v, out("run"));
-    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 20 |") != std::string::npos; }));
-    for (int i = 0; i < 20 && p->running(); ++i) ::kill(p->pid, SIGINT); // a burst: the later ones land in the save
+    ASSERT_TRUE(p->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 20 |") != std::string::npos; }));
+    for (int i = 0; i < 20 && p->running(); ++i) ::kill(p->pid(), SIGINT); // a burst: the later ones land in the save
     ASSERT_EQ(p->wait(), 0) << p->output();
     const auto st = load(cfg);
     EXPECT_EQ(st.portfolio.reconcile(), Money{});
@@ -404,7 +272,7 @@ TEST_P(RunnerE2E, PromptUnderTerminalAnswersYesNoAndEnter) {
     // the old session is kept, not destroyed
     auto p = persister(cfg);
     bool backup = false;
-    for (const auto& s : p.list())
+    for (const auto& s : p->list())
         if (s.session.rfind("default-backup-", 0) == 0) {
             backup = true;
             EXPECT_EQ(s.meta.iteration, 12);
@@ -439,9 +307,9 @@ TEST_P(RunnerE2E, KilledAndResumedRunsEndInTheUninterruptedState) {
         v[4] = "2";
         auto p = spawn(v, out("part"));
         const std::string mark = "🔁 Iteration " + std::to_string(s.at) + " |";
-        ASSERT_TRUE(p->wait_for([&](const std::string& t) { return t.find(mark) != std::string::npos; }))
+        ASSERT_TRUE(p->wait_for_output([&](const std::string& t) { return t.find(mark) != std::string::npos; }))
             << p->output();
-        ::kill(p->pid, s.sig);
+        ::kill(p->pid(), s.sig);
         const int rc = p->wait();
         if (s.sig == SIGKILL) EXPECT_EQ(rc, 128 + SIGKILL);
         else EXPECT_EQ(rc, 0) << p->output();
@@ -516,11 +384,11 @@ TEST_P(RunnerE2E, SecondRunnerOnTheSameSessionIsRefused) {
     auto v = base(cfg);
     v[4] = "20";
     auto first = spawn(v, out("first"));
-    ASSERT_TRUE(first->wait_for([](const std::string& t) { return t.find("🔁 Iteration 1 |") != std::string::npos; }));
+    ASSERT_TRUE(first->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 1 |") != std::string::npos; }));
     std::string t;
     EXPECT_EQ(run(args(cfg, "--iterations", "1"), out("second"), &t), 2) << t;
-    EXPECT_NE(t.find(std::to_string(first->pid)), std::string::npos) << t;
-    ::kill(first->pid, SIGINT);
+    EXPECT_NE(t.find(std::to_string(first->pid())), std::string::npos) << t;
+    ::kill(first->pid(), SIGINT);
     EXPECT_EQ(first->wait(), 0);
 }
 
@@ -558,9 +426,9 @@ TEST_P(RunnerE2E, JournalKeepsEveryLoggedIterationAcrossKill9) {
     auto v = base(cfg);
     v[4] = "1";
     auto p = spawn(v, out("killed"));
-    ASSERT_TRUE(p->wait_for([](const std::string& t) { return t.find("🔁 Iteration 40 |") != std::string::npos; }))
+    ASSERT_TRUE(p->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 40 |") != std::string::npos; }))
         << p->output();
-    ::kill(p->pid, SIGKILL);
+    ::kill(p->pid(), SIGKILL);
     EXPECT_EQ(p->wait(), 128 + SIGKILL);
     const auto logged = numbers_after(p->output(), "🔁 Iteration ");
     ASSERT_FALSE(logged.empty());

@@ -7,10 +7,11 @@
 #include <fno_runner/simulation.hpp>
 
 #include <tradestate/detail/json.hpp>
-#include <tradestate/session.hpp>
+#include <tradestate/session_state.hpp>
+
+#include <tradestate_test/logging.hpp>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -20,10 +21,12 @@ using tradestate::Money;
 using tradestate::SessionState;
 
 namespace {
-std::shared_ptr<spdlog::logger> quiet() {
-    return std::make_shared<spdlog::logger>("quiet", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
+std::shared_ptr<spdlog::logger> quiet() { return tradestate::testing::quiet_logger(); }
 std::string doc_text(const SessionState& s) { return tradestate::detail::print(boost::json::value_from(s)); }
+/// One step, its operations applied to `st` (as a Session would).
+StepReport step(Simulation& sim, SessionState& st) {
+    return sim.step(st, [&](const boost::json::object& op) { tradestate_apply(st, op, "step"); });
+}
 } // namespace
 
 TEST(Nse, ExpiriesAreTuesdaysMovedBackOverHolidays) {
@@ -130,18 +133,18 @@ TEST(Simulation, ResumeAfterSaveAndLoadEqualsUninterruptedRun) {
     Simulation ref(test_settings(), quiet());
     SessionState a;
     fresh(ref, a);
-    for (int i = 0; i < 600; ++i) (void)ref.step(a);
+    for (int i = 0; i < 600; ++i) (void)step(ref, a);
 
     Simulation first(test_settings(), quiet());
     SessionState b;
     fresh(first, b);
-    for (int i = 0; i < 237; ++i) (void)first.step(b);
+    for (int i = 0; i < 237; ++i) (void)step(first, b);
     // through JSON text, as a backend stores it
     const auto text = doc_text(b);
     SessionState loaded = boost::json::value_to<SessionState>(tradestate::detail::parse(text, "saved"));
     Simulation second(test_settings(999), quiet()); // another configured seed must not matter on resume
     second.resume(loaded);
-    for (int i = 237; i < 600; ++i) (void)second.step(loaded);
+    for (int i = 237; i < 600; ++i) (void)step(second, loaded);
     EXPECT_EQ(doc_text(a), doc_text(loaded));
     EXPECT_GT(a.portfolio.trade_history().size(), 5u) << "the run should trade";
 }
@@ -153,7 +156,7 @@ TEST(Simulation, MoneyInvariantAndMaxPositionsHoldEveryStep) {
         fresh(sim, st, maxp);
         std::size_t peak = 0;
         for (int i = 0; i < 1500; ++i) {
-            (void)sim.step(st);
+            (void)step(sim, st);
             ASSERT_LE(st.portfolio.positions().size(), static_cast<std::size_t>(maxp)) << "iteration " << st.iteration;
             ASSERT_EQ(st.portfolio.reconcile(), Money{}) << "iteration " << st.iteration;
             peak = std::max(peak, st.portfolio.positions().size());
@@ -179,7 +182,7 @@ TEST(Simulation, ExpiredPositionsSettleAtIntrinsic) {
     fresh(hold, st);
     bool settled = false;
     for (int i = 0; i < 3000 && !settled; ++i) {
-        auto rep = hold.step(st);
+        auto rep = step(hold, st);
         for (const auto& t : rep.closed) {
             if (t.reason != "expiry") continue;
             settled = true;

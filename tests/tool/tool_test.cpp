@@ -1,6 +1,9 @@
 // `tradestate` show-sessions / verify / export / convert on real state dirs.
+#include <tradestate_test/support.hpp>
+
 #include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/json.hpp>
+#include <tradestate/session_state.hpp>
 
 #include <gtest/gtest.h>
 
@@ -15,45 +18,37 @@ namespace fs = std::filesystem;
 namespace d = tradestate::detail;
 
 namespace {
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string t = (fs::temp_directory_path() / "ts-tool-XXXXXX").string();
-        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
-        path = t;
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using tradestate::testing::TempDir;
 
 struct Result {
     int code;
-    std::string out;  // stdout
-    std::string all;  // stdout then stderr
+    std::string out; // stdout
+    std::string all; // stdout then stderr
 };
 
+/// Run the tool with `args` split at spaces.
 Result run(const std::string& args) {
-    const auto err = fs::temp_directory_path() / ("ts-tool-stderr-" + std::to_string(::getpid()));
-    const std::string cmd = std::string(TRADESTATE_TOOL) + " " + args + " 2>" + err.string();
-    Result r{-1, {}, {}};
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int st = ::pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.all = r.out + d::read_file(err);
-    fs::remove(err);
-    return r;
+    std::vector<std::string> argv{tradestate::testing::tool_bin()};
+    std::string word;
+    for (char ch : args + " ") {
+        if (ch == ' ') {
+            if (!word.empty()) argv.push_back(word);
+            word.clear();
+        } else {
+            word.push_back(ch);
+        }
+    }
+    const auto c = tradestate::testing::capture(argv);
+    return {c.code, c.out, c.all()};
 }
 
-std::string seed() { return d::read_file(std::string(TRADESTATE_TEST_DATA) + "/seed_fno_system_state.json"); }
+std::string seed() { return d::read_file(tradestate::testing::seed_file()); }
 } // namespace
 
 TEST(Tool, VerifyAndExportWorkOnTheSeedsDocument) {
     TempDir dir;
-    d::write_file_atomic(dir.path / "fno_system_state.json", seed(), false);
-    const auto sd = " --state-dir " + dir.path.string();
+    d::write_file_atomic(dir.path() / "fno_system_state.json", seed(), false);
+    const auto sd = " --state-dir " + dir.path().string();
 
     auto v = run(sd + " verify");
     EXPECT_EQ(v.code, 0) << v.all;
@@ -63,7 +58,9 @@ TEST(Tool, VerifyAndExportWorkOnTheSeedsDocument) {
 
     auto e = run(sd + " export default");
     ASSERT_EQ(e.code, 0) << e.all;
-    EXPECT_EQ(d::parse(e.out, "export"), d::parse(seed(), "seed"));
+    // What a resume gives: the seed's document as the library's SessionState writes it.
+    EXPECT_EQ(d::parse(e.out, "export"),
+              boost::json::value_from(boost::json::value_to<tradestate::SessionState>(d::parse(seed(), "seed"))));
 
     auto s = run(sd + " show-sessions");
     EXPECT_EQ(s.code, 0);
@@ -82,8 +79,8 @@ TEST(Tool, VerifyFailsLoudlyOnABrokenFile) {
     TempDir dir;
     auto text = seed();
     text.resize(text.size() / 2); // truncated mid-document
-    d::write_file_atomic(dir.path / "fno_system_state.json", text, false);
-    auto v = run(" --state-dir " + dir.path.string() + " verify default");
+    d::write_file_atomic(dir.path() / "fno_system_state.json", text, false);
+    auto v = run(" --state-dir " + dir.path().string() + " verify default");
     EXPECT_NE(v.code, 0) << v.all;
     EXPECT_NE(v.all.find("fno_system_state.json"), std::string::npos) << v.all;
     EXPECT_NE(v.all.find("INVALID"), std::string::npos) << v.all;
@@ -91,12 +88,12 @@ TEST(Tool, VerifyFailsLoudlyOnABrokenFile) {
 
 TEST(Tool, ConvertRoundTripThroughEveryFileBackendIsByteIdentical) {
     TempDir dir;
-    d::write_file_atomic(dir.path / "fno_system_state.json", seed(), false);
-    const auto a = (dir.path / "a").string(), b = (dir.path / "b").string(), c = (dir.path / "c").string();
+    d::write_file_atomic(dir.path() / "fno_system_state.json", seed(), false);
+    const auto a = (dir.path() / "a").string(), b = (dir.path() / "b").string(), c = (dir.path() / "c").string();
     fs::create_directories(a);
     fs::create_directories(b);
     fs::create_directories(c);
-    const auto src = dir.path.string();
+    const auto src = dir.path().string();
     const auto before = run(" --state-dir " + src + " export default");
     ASSERT_EQ(before.code, 0);
     for (const auto& step : {"--from json-files:" + src + " --to mmap-binary:" + a, "--from mmap-binary:" + a + " --to compressed-archive:" + b,
@@ -117,30 +114,30 @@ TEST(Tool, ConvertRoundTripThroughEveryFileBackendIsByteIdentical) {
 
 TEST(Tool, HistoryAndExportAtOnABackendWithHistory) {
     TempDir dir;
-    d::write_file_atomic(dir.path / "fno_system_state.json", seed(), false);
-    const auto arc = (dir.path / "arc").string();
+    d::write_file_atomic(dir.path() / "fno_system_state.json", seed(), false);
+    const auto arc = (dir.path() / "arc").string();
     fs::create_directories(arc);
-    ASSERT_EQ(run(" convert --from json-files:" + dir.path.string() + " --to compressed-archive:" + arc).code, 0);
+    ASSERT_EQ(run(" convert --from json-files:" + dir.path().string() + " --to compressed-archive:" + arc).code, 0);
     auto h = run(" --backend compressed-archive --state-dir " + arc + " history default");
     ASSERT_EQ(h.code, 0) << h.all;
     EXPECT_NE(h.out.find("₹914,462.59"), std::string::npos) << h.all;
-    auto none = run(" --state-dir " + dir.path.string() + " history default");
+    auto none = run(" --state-dir " + dir.path().string() + " history default");
     EXPECT_EQ(none.code, 2);
     EXPECT_NE(none.all.find("keeps only the newest state"), std::string::npos) << none.all;
 }
 
 TEST(Tool, BadArgumentsGiveClearErrors) {
     TempDir dir;
-    auto r = run(" --state-dir " + dir.path.string() + " export ../etc");
+    auto r = run(" --state-dir " + dir.path().string() + " export ../etc");
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.all.find("invalid session name '../etc'"), std::string::npos) << r.all;
-    r = run(" --state-dir " + dir.path.string() + " --backend nosuch show-sessions");
+    r = run(" --state-dir " + dir.path().string() + " --backend nosuch show-sessions");
     EXPECT_NE(r.code, 0);
     EXPECT_NE(r.all.find("unknown backend 'nosuch'"), std::string::npos) << r.all;
     r = run(" convert --from json-files --to mmap-binary:/tmp");
     EXPECT_NE(r.code, 0);
     EXPECT_NE(r.all.find("must be BACKEND:DIR"), std::string::npos) << r.all;
-    r = run(" --state-dir " + dir.path.string() + " export default");
+    r = run(" --state-dir " + dir.path().string() + " export default");
     EXPECT_NE(r.code, 0);
     EXPECT_NE(r.all.find("no saved session 'default'"), std::string::npos) << r.all;
 }

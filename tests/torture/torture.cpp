@@ -20,7 +20,13 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <random>
 #include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace tradestate;
 using namespace tradestate::testing;
@@ -36,7 +42,7 @@ struct Settings {
     long progress = 500;
     bool fsync = true;
     bool keep = false;
-    std::string plugin_dir = TRADESTATE_TEST_PLUGIN_DIR;
+    std::string plugin_dir = tradestate::testing::plugin_dir().string();
 };
 
 const std::string session = "torture";

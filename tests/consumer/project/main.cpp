@@ -25,11 +25,11 @@ int main(int argc, char** argv) {
     cfg.persistence.state_dir = argv[1];
     cfg.persistence.fsync = false;
     std::filesystem::create_directories(cfg.persistence.state_dir);
-    auto persister = tradestate::StatePersister<tradestate::SessionState>::open(cfg);
-    persister.save(s, "consumer");
-    const auto loaded = persister.load("consumer");
+    auto persister = tradestate::open_persister<tradestate::SessionState>(cfg);
+    persister->save(s, "consumer");
+    const auto loaded = persister->load("consumer");
     if (!loaded || !(loaded->state == s)) return 3;
-    std::cout << "consumer: saved and loaded through " << persister.backend().name() << "\n";
+    std::cout << "consumer: saved and loaded through " << persister->backend().name() << "\n";
 #else
     (void)argc;
     (void)argv;

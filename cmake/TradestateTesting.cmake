@@ -1,0 +1,82 @@
+# tradestate_add_test(): how every test suite is built and registered.
+#
+#   tradestate_add_test(<target>
+#     SOURCES <file>...
+#     [LABELS <label>...]           ctest labels (default: the target name)
+#     [TIMEOUT <seconds>]           per test (default 300)
+#     [NEEDS <what>...]             plugins, runner, tool, dashboard: built first; a suite
+#                                   whose program is not part of the build skips itself
+#     [LIBS <target>...]            more libraries to link
+#     [POSTGRES]                    the tests need the private PostgreSQL server (ctest fixture)
+#     [PREFIX <name>] [FILTER <gtest filter>] [ENVIRONMENT <NAME=value>...]
+#     [NO_MAIN]                     the sources have their own main()
+#     [NO_DISCOVER])                build only (the caller registers the tests)
+#
+# The executable links the test-support library (tests/support) and GoogleTest,
+# builds with our warnings-as-errors flags, and its gtest cases are registered
+# one by one with gtest_discover_tests (PRE_TEST: discovered when ctest runs).
+include_guard(GLOBAL)
+find_package(GTest REQUIRED)
+include(GoogleTest)
+
+function(tradestate_add_test target)
+  cmake_parse_arguments(T "POSTGRES;NO_MAIN;NO_DISCOVER" "TIMEOUT;PREFIX;FILTER" "SOURCES;LABELS;NEEDS;LIBS;ENVIRONMENT" ${ARGN})
+  set(deps "")
+  foreach(need IN LISTS T_NEEDS)
+    if(need STREQUAL "plugins")
+      get_property(plugins GLOBAL PROPERTY TRADESTATE_PLUGIN_TARGETS)
+      list(APPEND deps ${plugins})
+    else()
+      set(app_target_runner fno_runner)
+      set(app_target_tool tradestate_tool)
+      set(app_target_dashboard fno_dashboard)
+      set(app "${app_target_${need}}")
+      if(NOT app)
+        message(FATAL_ERROR "tradestate_add_test(${target}): unknown NEEDS '${need}' (plugins, runner, tool, dashboard)")
+      endif()
+      if(NOT TARGET ${app})
+        message(STATUS "${target}: skipped, ${app} is not built (TRADESTATE_BUILD_APPS=OFF)")
+        return()
+      endif()
+      list(APPEND deps ${app})
+    endif()
+  endforeach()
+
+  add_executable(${target} ${T_SOURCES})
+  target_link_libraries(${target} PRIVATE tradestate_test_support ${T_LIBS})
+  if(NOT T_NO_MAIN)
+    target_link_libraries(${target} PRIVATE GTest::gtest_main)
+  endif()
+  tradestate_warnings(${target})
+  if(deps)
+    add_dependencies(${target} ${deps})
+  endif()
+  if(T_NO_DISCOVER)
+    return()
+  endif()
+
+  if(NOT T_LABELS)
+    set(T_LABELS ${target})
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set(props LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+  set(env ${T_ENVIRONMENT})
+  if(T_POSTGRES)
+    include(${PROJECT_SOURCE_DIR}/tests/postgres/pg_fixture.cmake)
+    list(APPEND props FIXTURES_REQUIRED ${TRADESTATE_PG_TEST_FIXTURE})
+    list(APPEND env ${TRADESTATE_PG_TEST_ENV})
+  endif()
+  if(env)
+    list(APPEND props ENVIRONMENT "${env}")
+  endif()
+  set(extra "")
+  if(T_PREFIX)
+    list(APPEND extra TEST_PREFIX "${T_PREFIX}")
+  endif()
+  if(T_FILTER)
+    list(APPEND extra TEST_FILTER "${T_FILTER}")
+  endif()
+  gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST ${extra} PROPERTIES ${props})
+endfunction()

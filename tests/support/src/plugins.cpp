@@ -1,0 +1,44 @@
+#include <tradestate_test/logging.hpp>
+#include <tradestate_test/paths.hpp>
+#include <tradestate_test/plugins.hpp>
+
+#include <tradestate/plugin_loader.hpp>
+
+namespace tradestate::testing {
+
+BackendOptions options_in(const std::filesystem::path& state_dir, bool fsync, boost::json::object settings) {
+    BackendOptions o;
+    o.state_dir = state_dir;
+    o.fsync = fsync;
+    o.keep_backups = 3;
+    o.settings = std::move(settings);
+    o.logger = quiet_logger();
+    return o;
+}
+
+std::shared_ptr<Backend> open_backend(const std::string& name, const BackendOptions& opts) {
+    PluginLoader loader({plugin_dir()}, quiet_logger());
+    return loader.open(name, opts);
+}
+
+std::shared_ptr<Backend> open_backend(const std::string& name, const std::filesystem::path& state_dir,
+                                      boost::json::object settings, bool fsync) {
+    return open_backend(name, options_in(state_dir, fsync, std::move(settings)));
+}
+
+std::vector<std::string> available_backends() { return PluginLoader({plugin_dir()}, quiet_logger()).available(); }
+
+std::vector<std::string> file_backends() {
+    std::vector<std::string> out;
+    const auto tmp = std::filesystem::temp_directory_path() / "tradestate-test-probe";
+    for (const auto& n : available_backends()) {
+        try {
+            if (open_backend(n, options_in(tmp))->uses_state_dir()) out.push_back(n);
+        } catch (const Error&) {
+            // needs settings (a database URL): not a file backend
+        }
+    }
+    return out;
+}
+
+} // namespace tradestate::testing
