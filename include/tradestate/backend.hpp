@@ -193,10 +193,6 @@ public:
         throw Error(errc::unsupported, "backend '" + name() + "' cannot rename sessions");
     }
 
-    /// Whether the backend keeps its files in BackendOptions::state_dir (the
-    /// host then keeps the journal and the session mark beside them).
-    [[nodiscard]] virtual bool uses_state_dir() const { return true; }
-
     // ---- history (optional) -------------------------------------------
     [[nodiscard]] virtual bool has_history() const { return false; }
     [[nodiscard]] virtual std::vector<SnapshotInfo> history(const std::string& /*session*/) {
@@ -237,6 +233,14 @@ public:
     virtual std::string archive(const std::string& /*session*/) {
         throw Error(errc::unsupported, "backend '" + name() + "' has nothing to archive");
     }
+};
+
+/// Where a backend keeps a session, exported by the plugin
+/// (`tradestate_plugin_storage()`, TRADESTATE_PLUGIN's third argument) so
+/// that the host can ask without constructing a backend.
+enum class plugin_storage : std::uint32_t {
+    state_dir = 1, ///< files under BackendOptions::state_dir (the host keeps the journal beside them)
+    external = 2,  ///< elsewhere (a database): the state_dir holds none of its data
 };
 
 /// Signature of the factory every plugin exports under the alias

@@ -46,7 +46,8 @@ namespace tradestate {
 /// its files in the same state_dir and has some means the user switched
 /// `backend`: throw errc::not_found naming them and the `tradestate convert`
 /// command, rather than silently starting empty. Every available plugin is
-/// asked (Backend::uses_state_dir); none is named here.
+/// asked where it keeps its data (PluginLoader::storage_of, without
+/// constructing a backend); none is named here.
 inline void refuse_if_other_backend_has_sessions(const Config& cfg, const std::shared_ptr<spdlog::logger>& logger) {
     PluginLoader loader(plugin_search_dirs(cfg.persistence.plugin_dir), logger);
     for (const auto& other : loader.available()) {
@@ -55,11 +56,10 @@ inline void refuse_if_other_backend_has_sessions(const Config& cfg, const std::s
         c.persistence.backend = other;
         std::vector<SessionInfo> found;
         try {
-            auto b = loader.open(other, backend_options(c, logger));
-            if (!b->uses_state_dir()) continue;
-            found = b->list();
+            if (loader.storage_of(other) != plugin_storage::state_dir) continue;
+            found = loader.open(other, backend_options(c, logger))->list();
         } catch (const Error&) {
-            continue; // not configured for this state dir (a database without settings), or not loadable
+            continue; // not loadable: its own error comes when it is configured
         }
         if (found.empty()) continue;
         std::string names;

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -115,42 +116,28 @@ public:
         return open_file(locate(name), name, std::move(opts));
     }
 
+    /// Where backend `name` keeps its data, read from the plugin without
+    /// constructing a backend (nullopt: a plugin that does not say).
+    [[nodiscard]] std::optional<plugin_storage> storage_of(const std::string& name) const {
+        Holder h;
+        load_checked(h, locate(name), name);
+        if (!h.lib.has("tradestate_plugin_storage")) return std::nullopt;
+        const auto v = h.lib.get<std::uint32_t()>("tradestate_plugin_storage")();
+        if (v == static_cast<std::uint32_t>(plugin_storage::state_dir)) return plugin_storage::state_dir;
+        if (v == static_cast<std::uint32_t>(plugin_storage::external)) return plugin_storage::external;
+        return std::nullopt;
+    }
+
     /// Load a plugin from an explicit file (tests, tools).
     [[nodiscard]] std::shared_ptr<Backend> open_file(const std::filesystem::path& file, const std::string& expected_name,
                                                      BackendOptions opts) const {
         auto holder = std::make_shared<Holder>();
-        boost::dll::fs::error_code ec;
-        holder->lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
-        if (ec) {
-            const char* dl = ::dlerror();
-            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": " +
-                                          (dl ? std::string(dl) : ec.message()));
-        }
-        if (!holder->lib.has("tradestate_plugin_abi_version") || !holder->lib.has("tradestate_backend_name") ||
-            !holder->lib.has("tradestate_create_backend"))
-            throw Error(errc::plugin, file.string() +
-                                          " is not a tradestate backend plugin (it lacks tradestate_plugin_abi_version, "
-                                          "tradestate_backend_name or tradestate_create_backend)");
-        const auto abi = holder->lib.get<std::uint32_t()>("tradestate_plugin_abi_version")();
-        if (abi != plugin_abi_version) {
-            std::string built = holder->lib.has("tradestate_plugin_built_with")
-                                    ? holder->lib.get<const char*()>("tradestate_plugin_built_with")()
-                                    : "an unknown tradestate version";
-            throw Error(errc::abi_mismatch,
-                        "plugin " + file.string() + " speaks plugin ABI " + std::to_string(abi) + " (built with " + built +
-                            "), but this program speaks ABI " + std::to_string(plugin_abi_version) + " (tradestate " +
-                            version_string + "): rebuild the plugin against tradestate " + version_string +
-                            " headers (e.g. `cmake --build build`), or reinstall both from the same release");
-        }
-        const std::string real_name = holder->lib.get<const char*()>("tradestate_backend_name")();
-        if (!expected_name.empty() && real_name != expected_name)
-            throw Error(errc::plugin, file.string() + " calls itself backend '" + real_name + "', expected '" +
-                                          expected_name + "'");
+        load_checked(*holder, file, expected_name);
         if (!opts.logger) opts.logger = logger_;
         auto& factory = holder->lib.get_alias<backend_factory>("tradestate_create_backend");
         holder->backend = factory(opts);
         if (!holder->backend) throw Error(errc::plugin, file.string() + ": the factory returned no backend");
-        logger_->debug("loaded backend '{}' from {}", real_name, file.string());
+        logger_->debug("loaded backend '{}' from {}", expected_name, file.string());
         Backend* raw = holder->backend.get();
         return std::shared_ptr<Backend>(std::move(holder), raw);
     }
@@ -160,6 +147,40 @@ private:
         boost::dll::shared_library lib;   // destroyed last
         std::unique_ptr<Backend> backend; // destroyed first
     };
+
+    /// Load `file` into `holder.lib` and check that it is a tradestate plugin
+    /// of this ABI called `expected_name` (empty: any name). Nothing of the
+    /// plugin's own code runs before these checks pass.
+    void load_checked(Holder& holder, const std::filesystem::path& file, const std::string& expected_name) const {
+        boost::dll::fs::error_code ec;
+        holder.lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+        if (ec) {
+            const char* dl = ::dlerror();
+            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": " +
+                                          (dl ? std::string(dl) : ec.message()));
+        }
+        if (!holder.lib.has("tradestate_plugin_abi_version") || !holder.lib.has("tradestate_backend_name") ||
+            !holder.lib.has("tradestate_create_backend"))
+            throw Error(errc::plugin, file.string() +
+                                          " is not a tradestate backend plugin (it lacks tradestate_plugin_abi_version, "
+                                          "tradestate_backend_name or tradestate_create_backend)");
+        const auto abi = holder.lib.get<std::uint32_t()>("tradestate_plugin_abi_version")();
+        if (abi != plugin_abi_version) {
+            std::string built = holder.lib.has("tradestate_plugin_built_with")
+                                    ? holder.lib.get<const char*()>("tradestate_plugin_built_with")()
+                                    : "an unknown tradestate version";
+            throw Error(errc::abi_mismatch,
+                        "plugin " + file.string() + " speaks plugin ABI " + std::to_string(abi) + " (built with " + built +
+                            "), but this program speaks ABI " + std::to_string(plugin_abi_version) + " (tradestate " +
+                            version_string + "): rebuild the plugin against tradestate " + version_string +
+                            " headers (e.g. `cmake --build build`), or reinstall both from the same release");
+        }
+        const std::string real_name = holder.lib.get<const char*()>("tradestate_backend_name")();
+        if (!expected_name.empty() && real_name != expected_name)
+            throw Error(errc::plugin, file.string() + " calls itself backend '" + real_name + "', expected '" +
+                                          expected_name + "'");
+    }
+
     std::vector<std::filesystem::path> dirs_;
     std::shared_ptr<spdlog::logger> logger_;
 };

@@ -1122,4 +1122,4 @@ inline std::unique_ptr<tradestate::Backend> make(const tradestate::BackendOption
 }
 } // namespace tradestate_plugin_compressed_archive
 
-TRADESTATE_PLUGIN("compressed-archive", tradestate_plugin_compressed_archive::make)
+TRADESTATE_PLUGIN("compressed-archive", tradestate_plugin_compressed_archive::make, tradestate::plugin_storage::state_dir)

@@ -918,4 +918,4 @@ std::unique_ptr<Backend> create(const BackendOptions& opts) { return std::make_u
 } // namespace
 } // namespace tradestate::json_files
 
-TRADESTATE_PLUGIN("json-files", tradestate::json_files::create)
+TRADESTATE_PLUGIN("json-files", tradestate::json_files::create, tradestate::plugin_storage::state_dir)

@@ -718,4 +718,4 @@ inline std::unique_ptr<tradestate::Backend> make(const tradestate::BackendOption
 }
 } // namespace tradestate_plugin_mmap_binary
 
-TRADESTATE_PLUGIN("mmap-binary", tradestate_plugin_mmap_binary::make)
+TRADESTATE_PLUGIN("mmap-binary", tradestate_plugin_mmap_binary::make, tradestate::plugin_storage::state_dir)

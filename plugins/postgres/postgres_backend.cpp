@@ -1099,9 +1099,6 @@ public:
 
     [[nodiscard]] bool has_history() const override { return true; }
 
-    /// A database, not files in state_dir.
-    [[nodiscard]] bool uses_state_dir() const override { return false; }
-
     /// The snapshots a load can fall back to: keep_history of them (0: all).
     [[nodiscard]] std::size_t fallback_depth() const override {
         const auto k = core_->settings().keep_history;
@@ -1343,4 +1340,4 @@ std::unique_ptr<Backend> create_backend(const BackendOptions& opts) { return std
 } // namespace
 } // namespace tradestate::postgres
 
-TRADESTATE_PLUGIN("postgres", tradestate::postgres::create_backend)
+TRADESTATE_PLUGIN("postgres", tradestate::postgres::create_backend, tradestate::plugin_storage::external)

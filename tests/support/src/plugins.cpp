@@ -29,15 +29,10 @@ std::shared_ptr<Backend> open_backend(const std::string& name, const std::filesy
 std::vector<std::string> available_backends() { return PluginLoader({plugin_dir()}, quiet_logger()).available(); }
 
 std::vector<std::string> file_backends() {
+    PluginLoader loader({plugin_dir()}, quiet_logger());
     std::vector<std::string> out;
-    const auto tmp = std::filesystem::temp_directory_path() / "tradestate-test-probe";
-    for (const auto& n : available_backends()) {
-        try {
-            if (open_backend(n, options_in(tmp))->uses_state_dir()) out.push_back(n);
-        } catch (const Error&) {
-            // needs settings (a database URL): not a file backend
-        }
-    }
+    for (const auto& n : loader.available())
+        if (loader.storage_of(n) == plugin_storage::state_dir) out.push_back(n);
     return out;
 }
 

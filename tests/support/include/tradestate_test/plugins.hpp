@@ -21,7 +21,7 @@ namespace tradestate::testing {
                                                     boost::json::object settings = {}, bool fsync = true);
 /// Every plugin in the build's plugin directory.
 [[nodiscard]] std::vector<std::string> available_backends();
-/// The plugins that keep their files in state_dir, asked (Backend::uses_state_dir), never named.
+/// The plugins that keep their files in state_dir, asked (PluginLoader::storage_of), never named.
 [[nodiscard]] std::vector<std::string> file_backends();
 
 } // namespace tradestate::testing
