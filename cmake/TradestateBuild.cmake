@@ -11,12 +11,16 @@ function(tradestate_warnings target)
     -Wno-sign-conversion -Werror)
 endfunction()
 
-# tradestate_add_plugin(<backend-name> SOURCES ... [LIBS ...])
+# tradestate_add_plugin(<backend-name> SOURCES ... [LIBS ...] [EXTERNAL])
 # Builds lib/tradestate/plugins/libtradestate-backend-<backend-name>.so,
 # the file name the host looks for when config.toml says
-# `backend = "<backend-name>"`.
+# `backend = "<backend-name>"`. The name is recorded in the global property
+# TRADESTATE_BACKENDS, and, unless EXTERNAL (the data lives elsewhere than
+# state_dir, as the plugin's TRADESTATE_PLUGIN declaration says too), in
+# TRADESTATE_FILE_BACKENDS: tests and examples run over these lists instead
+# of naming plugins.
 function(tradestate_add_plugin name)
-  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(P "EXTERNAL" "" "SOURCES;LIBS" ${ARGN})
   string(REPLACE "-" "_" target "tradestate_backend_${name}")
   add_library(${target} MODULE ${P_SOURCES})
   target_link_libraries(${target} PRIVATE tradestate::tradestate ${P_LIBS})
@@ -27,6 +31,10 @@ function(tradestate_add_plugin name)
     LIBRARY_OUTPUT_DIRECTORY ${TRADESTATE_PLUGIN_OUTPUT_DIR})
   install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/tradestate/plugins)
   set_property(GLOBAL APPEND PROPERTY TRADESTATE_PLUGIN_TARGETS ${target})
+  set_property(GLOBAL APPEND PROPERTY TRADESTATE_BACKENDS ${name})
+  if(NOT P_EXTERNAL)
+    set_property(GLOBAL APPEND PROPERTY TRADESTATE_FILE_BACKENDS ${name})
+  endif()
 endfunction()
 
 # Adds every immediate subdirectory of the current directory that has a

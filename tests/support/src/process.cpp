@@ -1,6 +1,7 @@
 #include <tradestate_test/files.hpp>
 #include <tradestate_test/process.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -133,10 +134,11 @@ std::optional<std::string> Process::read_line(std::chrono::milliseconds timeout)
             all_ += line + "\n";
             return line;
         }
+        if (pipe_ < 0) return std::nullopt;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-        if (left.count() <= 0 || pipe_ < 0) return std::nullopt;
         pollfd p{pipe_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+        // A zero timeout still takes what is already in the pipe.
+        if (::poll(&p, 1, static_cast<int>(std::max<long long>(left.count(), 0))) <= 0) return std::nullopt;
         char tmp[65536];
         const ssize_t n = ::read(pipe_, tmp, sizeof tmp);
         if (n <= 0) return std::nullopt;
