@@ -509,6 +509,24 @@ public:
     /// Whether the writer lease still holds (false: another process may write the session).
     [[nodiscard]] bool lease_valid() const { return lease_ && lease_->valid(); }
 
+    /// Keep the writer lease: when it no longer holds because its lock file
+    /// was deleted (with the state dir, say), take it anew (the next commit
+    /// then writes the session's files again). False when another process
+    /// holds it now: stop writing.
+    [[nodiscard]] bool keep_lease() {
+        if (lease_valid()) return true;
+        try {
+            lease_.reset();
+            lease_ = p_->acquire_writer(o_.name);
+            log_->warn("session '{}': the writer lease was gone (its lock file deleted?) and is taken again", o_.name);
+            return true;
+        } catch (const Error& e) {
+            if (e.code() != errc::locked) throw;
+            log_->error("session '{}': {}", o_.name, e.what());
+            return false;
+        }
+    }
+
     [[nodiscard]] static std::filesystem::path journal_path(const SessionOptions& o) {
         return o.state_dir / (o.name + ".journal");
     }

@@ -311,7 +311,7 @@ int TradingSystem::run_continuous_monitoring() {
         }
         ++done;
         if (every > 0 && state().iteration % every == 0) auto_save_state();
-        if (!session_->lease_valid()) {
+        if (!session_->keep_lease()) {
             log_->error("❌ the writer lease on session '{}' was lost: stopping without saving", opts_.session);
             return 4;
         }
