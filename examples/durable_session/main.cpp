@@ -1,7 +1,7 @@
 // Example: a crash-safe session of your own state type, with nothing but the
 // installed headers and tradestate::Session.
 //
-//   durable_session --state-dir DIR [--backend NAME] [--config FILE] [--ops N]
+//   durable_session --state-dir DIR [--backend NAME] [--config FILE] [--session NAME] [--ops N]
 //
 // The state is a small ledger: operation n adds n to it. On start the
 // program prints `resumed at <n>` (0 for a new session), then performs
@@ -69,14 +69,15 @@ volatile std::sig_atomic_t g_stop = 0;
 extern "C" void on_stop(int) { g_stop = 1; }
 
 int usage() {
-    std::cerr << "usage: durable_session --state-dir DIR [--backend NAME] [--config FILE] [--ops N]\n";
+    std::cerr << "usage: durable_session --state-dir DIR [--backend NAME] [--config FILE] [--session NAME] [--ops N]\n"
+                 "  --session NAME  session name (default: ledger)\n";
     return 2;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string state_dir, backend, config;
+    std::string state_dir, backend, config, name = "ledger";
     std::int64_t ops = -1;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
             if (a == "--state-dir") state_dir = value();
             else if (a == "--backend") backend = value();
             else if (a == "--config") config = value();
+            else if (a == "--session") name = value();
             else if (a == "--ops") ops = std::stoll(value());
             else if (a == "--help" || a == "-h") return usage(), 0;
             else return usage();
@@ -106,7 +108,7 @@ int main(int argc, char** argv) {
         // The library logs through this logger (warnings and worse, on stderr); stdout is the program's.
         auto log = spdlog::stderr_color_mt("durable_session");
         log->set_level(spdlog::level::warn);
-        auto session = tradestate::open_session<ledger::Ledger>(cfg, "ledger", log);
+        auto session = tradestate::open_session<ledger::Ledger>(cfg, name, log);
         if (!session->resume().resumed) session->start_fresh(ledger::Ledger{});
         const ledger::Ledger& l = session->state();
         if (l.total != l.count * (l.count + 1) / 2) {

@@ -19,6 +19,8 @@
 #include <random>
 #include <string>
 
+#include <unistd.h>
+
 using namespace tradestate::testing;
 
 namespace {
@@ -52,7 +54,11 @@ int main(int argc, char** argv) {
         tmp.emplace("durable-torture");
         state_dir = tmp->str();
     }
-    std::vector<std::string> cmd{program, "--state-dir", state_dir, "--backend", backend};
+    // A session name of this run's own, so that a server-side backend
+    // (postgres) holding sessions of earlier runs cannot confuse round 1.
+    const std::string session = "torture-" + std::to_string(::getpid()) + "-" +
+                                std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+    std::vector<std::string> cmd{program, "--state-dir", state_dir, "--backend", backend, "--session", session};
     if (!config.empty()) cmd.insert(cmd.end(), {"--config", config});
     std::mt19937_64 rng(seed);
     long long acked = 0, total_acks = 0;
