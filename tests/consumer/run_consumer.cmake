@@ -1,6 +1,7 @@
 # ctest driver: build and run the outside project both ways.
 #   -DMODE=find_package|add_subdirectory -DSOURCE=<tradestate src> -DBUILD=<tradestate build>
 #   -DWORK=<scratch dir> -DCXX_FLAGS=<flags matching the tradestate build (sanitizers)>
+#   -DCONFIG=<-DCMAKE_BUILD_TYPE=... and its flags, as the tradestate build>
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 function(run)
@@ -11,7 +12,7 @@ function(run)
   endif()
 endfunction()
 
-set(flags "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+set(flags "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" ${CONFIG})
 if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix)
   run(${CMAKE_COMMAND} -S ${SOURCE}/tests/consumer/project -B ${WORK}/build ${flags}

@@ -29,6 +29,16 @@ int main(int argc, char** argv) {
     persister->save(s, "consumer");
     const auto loaded = persister->load("consumer");
     if (!loaded || !(loaded->state == s)) return 3;
+    // The crash-safe session: an acknowledged operation is there on the next start.
+    {
+        auto session = tradestate::open_session<tradestate::SessionState>(cfg, "consumer-session");
+        if (!session->resume().resumed) session->start_fresh(s);
+        session->record(tradestate::session_op::cash(tradestate::Money::parse("500.00"), "top-up"));
+        session->close();
+    }
+    auto again = tradestate::open_session<tradestate::SessionState>(cfg, "consumer-session");
+    if (!again->resume().resumed || again->state().portfolio.cash() != pf.cash() + tradestate::Money::parse("500.00"))
+        return 4;
     std::cout << "consumer: saved and loaded through " << persister->backend().name() << "\n";
 #else
     (void)argc;
