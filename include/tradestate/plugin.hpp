@@ -6,6 +6,8 @@
 #include <boost/config.hpp>
 #include <boost/dll/alias.hpp>
 
+#include <cstdint>
+
 /// Declare a backend plugin. Put this once in the plugin's .cpp:
 ///
 ///     TRADESTATE_PLUGIN("json-files", my_factory_function, tradestate::plugin_storage::state_dir)

@@ -1,10 +1,16 @@
 // tradestate — checksums (XXH3 from Debian's libxxhash-dev, used header-only).
 #pragma once
 
-#ifndef XXH_INLINE_ALL
-#define XXH_INLINE_ALL
-#endif
+// XXH_INLINE_ALL: the functions are compiled into the includer (static,
+// renamed XXH_INLINE_*), so no library is linked. The macro is ours only for
+// this include: a user's own #include <xxhash.h> means what it always does.
+#ifdef XXH_INLINE_ALL
 #include <xxhash.h>
+#else
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#undef XXH_INLINE_ALL
+#endif
 
 #include <cstdint>
 #include <string>
