@@ -7,6 +7,7 @@
 // Relative paths are resolved against the directory of the config file.
 #pragma once
 
+#include <tradestate/detail/session_name.hpp>
 #include <tradestate/error.hpp>
 #include <tradestate/money.hpp>
 
@@ -16,6 +17,7 @@
 
 #include <toml++/toml.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -23,6 +25,8 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 namespace tradestate {
@@ -237,7 +241,12 @@ private:
                 if (allowed_key(dotted)) continue;
                 if (section == "persistence") {
                     auto& p = c.persistence;
-                    if (key == "backend") p.backend = get_string(n, dotted);
+                    if (key == "backend") {
+                        p.backend = get_string(n, dotted);
+                        if (!is_valid_session_name(p.backend))
+                            fail(n, dotted + ": '" + detail::printable(p.backend) +
+                                        "' is not a backend name (1-64 characters from A-Z a-z 0-9 . _ -)");
+                    }
                     else if (key == "state_dir") p.state_dir = path_of(get_string(n, dotted));
                     else if (key == "plugin_dir") p.plugin_dir = path_of(get_string(n, dotted));
                     else if (key == "auto_save_every") p.auto_save_every = get_int(n, dotted, 0, 1'000'000'000);
@@ -250,7 +259,12 @@ private:
                             fail(n, dotted + ": expected \"always\", \"every_second\" or \"never\"");
                     } else if (key == "max_file_bytes")
                         p.max_file_bytes = static_cast<std::uint64_t>(get_int(n, dotted, 1024, INT64_MAX));
-                    else if (n.is_table()) p.backend_settings[key] = detail::toml_to_json(n);
+                    else if (n.is_table()) {
+                        // A backend's own settings; open_backend() checks that such a backend exists.
+                        if (!is_valid_session_name(key))
+                            fail(k, "[" + dotted + "]: '" + detail::printable(key) + "' is not a backend name");
+                        p.backend_settings[key] = detail::toml_to_json(n);
+                    }
                     else fail(k, "unknown key " + dotted);
                 } else if (section == "trading") {
                     auto& t = c.trading;

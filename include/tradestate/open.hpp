@@ -17,8 +17,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tradestate {
@@ -35,10 +37,29 @@ namespace tradestate {
     return o;
 }
 
+/// A `[persistence.<name>]` table for a backend no plugin provides is a
+/// misspelling (`[persistence.compresed-archive]`): errc::config naming the
+/// file and the backends there are, rather than settings silently unused.
+inline void refuse_settings_of_unknown_backends(const Config& cfg, const PluginLoader& loader) {
+    if (cfg.persistence.backend_settings.empty()) return;
+    const auto names = loader.available();
+    for (const auto& [key, value] : cfg.persistence.backend_settings) {
+        (void)value;
+        if (std::find(names.begin(), names.end(), std::string(key)) != names.end()) continue;
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        const std::string file = cfg.source().empty() ? std::string("config.toml") : cfg.source().string();
+        throw Error(errc::config, file + ": [persistence." + std::string(key) + "]: there is no backend '" +
+                                      std::string(key) + "' (available backends: " + (list.empty() ? "none" : list) +
+                                      "); is the name misspelt?");
+    }
+}
+
 /// The backend `persistence.backend` names, loaded from the plugin directory.
 [[nodiscard]] inline std::shared_ptr<Backend> open_backend(const Config& cfg,
                                                            const std::shared_ptr<spdlog::logger>& logger = spdlog::default_logger()) {
     PluginLoader loader(plugin_search_dirs(cfg.persistence.plugin_dir), logger);
+    refuse_settings_of_unknown_backends(cfg, loader);
     return loader.open(cfg.persistence.backend, backend_options(cfg, logger));
 }
 

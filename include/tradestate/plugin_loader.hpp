@@ -12,6 +12,9 @@
 #pragma once
 
 #include <tradestate/backend.hpp>
+#include <tradestate/detail/session_name.hpp>
+#include <tradestate/error.hpp>
+#include <tradestate/version.hpp>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -19,13 +22,23 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include <dlfcn.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef TRADESTATE_INSTALL_PLUGIN_DIR
 #define TRADESTATE_INSTALL_PLUGIN_DIR "/usr/local/lib/tradestate/plugins"
@@ -87,6 +100,7 @@ public:
 
     /// Path of the plugin for `name`, or throw a message listing what exists.
     [[nodiscard]] std::filesystem::path locate(const std::string& name) const {
+        detail::validate_portable_name(name, "backend name"); // it becomes part of a path
         for (const auto& d : dirs_) {
             auto p = d / plugin_file_name(name);
             std::error_code ec;
@@ -152,6 +166,7 @@ private:
     /// of this ABI called `expected_name` (empty: any name). Nothing of the
     /// plugin's own code runs before these checks pass.
     void load_checked(Holder& holder, const std::filesystem::path& file, const std::string& expected_name) const {
+        refuse_if_others_can_write(file);
         boost::dll::fs::error_code ec;
         holder.lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
         if (ec) {
@@ -179,6 +194,51 @@ private:
         if (!expected_name.empty() && real_name != expected_name)
             throw Error(errc::plugin, file.string() + " calls itself backend '" + real_name + "', expected '" +
                                           expected_name + "'");
+    }
+
+    /// Loading a plugin runs its code in this process, with this process's
+    /// rights. As OpenSSH does with keys, refuse a plugin file that is not a
+    /// regular file owned by root or by us, or that someone else could have
+    /// changed: writable by group or others, or in a directory they can
+    /// write (and that is not sticky). A group that is the owner's own
+    /// private group (same name, no other members) is the owner.
+    static void refuse_if_others_can_write(const std::filesystem::path& file) {
+        struct ::stat st {};
+        if (::stat(file.c_str(), &st) != 0)
+            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": " + std::strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": not a regular file");
+        if (st.st_uid != 0 && st.st_uid != ::geteuid())
+            throw Error(errc::plugin, "refusing plugin " + file.string() + ": it is owned by uid " +
+                                          std::to_string(st.st_uid) + ", neither root nor this user; chown it");
+        auto check = [&](const std::filesystem::path& p, const struct ::stat& s, const char* what) {
+            const bool dir = S_ISDIR(s.st_mode);
+            if (dir && (s.st_mode & S_ISVTX)) return;
+            std::string who;
+            if (s.st_mode & S_IWOTH) who = "everyone";
+            else if ((s.st_mode & S_IWGRP) && !private_group(s.st_uid, s.st_gid)) who = "its group";
+            if (who.empty()) return;
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(s.st_mode & 07777));
+            throw Error(errc::plugin, "refusing plugin " + file.string() + ": " + what + " " + p.string() +
+                                          " is writable by " + who + " (mode " + mode +
+                                          "), so someone else could replace the code this program would run; chmod "
+                                          "go-w " + p.string());
+        };
+        check(file, st, "the file");
+        const auto dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+        struct ::stat ds {};
+        if (::stat(dir.c_str(), &ds) == 0) check(dir, ds, "its directory");
+    }
+    [[nodiscard]] static bool private_group(::uid_t uid, ::gid_t gid) {
+        const ::passwd* pw = ::getpwuid(uid);
+        if (!pw || pw->pw_gid != gid) return false;
+        const std::string user = pw->pw_name;
+        const ::group* gr = ::getgrgid(gid);
+        if (!gr || user != gr->gr_name) return false;
+        for (char** m = gr->gr_mem; m && *m; ++m)
+            if (user != *m) return false;
+        return true;
     }
 
     std::vector<std::filesystem::path> dirs_;

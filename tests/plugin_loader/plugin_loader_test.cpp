@@ -4,6 +4,7 @@
 #include <tradestate_test/support.hpp>
 
 #include <tradestate/detail/atomic_file.hpp>
+#include <tradestate/open.hpp>
 #include <tradestate/plugin_loader.hpp>
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -17,6 +18,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <grp.h>
+#include <unistd.h>
 
 using namespace tradestate;
 namespace fs = std::filesystem;
@@ -201,6 +205,78 @@ TEST(PluginLoader, PluginLogsThroughTheHostsLogger) {
     EXPECT_NE(r->warnings[0].find("no checksum (written by another program)"), std::string::npos);
     logger->flush();
     EXPECT_EQ(captured.str().find("no checksum"), std::string::npos) << captured.str();
+}
+
+TEST(PluginLoader, ABackendNameIsCheckedBeforeItBecomesAPath) {
+    // backend = "x/../../evil2" would name <dir>/libtradestate-backend-x/../../evil2.so
+    TempDir tmp;
+    fs::create_directories(tmp.path() / "a" / "plugins" / "libtradestate-backend-x");
+    fs::copy_file(plugin_dir / "libtradestate-backend-json-files.so", tmp.path() / "a" / "evil2.so");
+    PluginLoader loader({tmp.path() / "a" / "plugins"}, quiet());
+    for (const std::string name : {"x/../../evil2", "../evil2", "", ".hidden", "a b"}) {
+        const auto msg = error_of([&] { (void)loader.open(name, opts_in(tmp.path())); }, errc::invalid_argument);
+        EXPECT_NE(msg.find("invalid backend name"), std::string::npos) << msg;
+    }
+    EXPECT_FALSE(mapped(tmp.path() / "a" / "evil2.so"));
+}
+
+TEST(PluginLoader, APluginOthersCanWriteIsRefusedWithTheReason) {
+    TempDir tmp;
+    const fs::path dir = tmp.path() / "plugins", lib = dir / "libtradestate-backend-json-files.so";
+    fs::create_directories(dir);
+    fs::copy_file(plugin_dir / "libtradestate-backend-json-files.so", lib);
+    fs::permissions(dir, fs::perms(0755));
+    PluginLoader loader({dir}, quiet());
+    auto refused = [&](const std::string& what) {
+        const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, errc::plugin);
+        EXPECT_NE(msg.find(what), std::string::npos) << msg;
+        EXPECT_NE(msg.find("chmod go-w"), std::string::npos) << msg;
+    };
+    fs::permissions(lib, fs::perms(0666));
+    refused("the file " + lib.string() + " is writable by everyone (mode 0666)");
+    fs::permissions(lib, fs::perms(0644));
+    fs::permissions(dir, fs::perms(0777));
+    refused("its directory " + dir.string() + " is writable by everyone (mode 0777)");
+    if (const ::group* g = ::getgrnam("nogroup"); g && ::geteuid() == 0) {
+        fs::permissions(dir, fs::perms(0755));
+        ASSERT_EQ(::chown(lib.c_str(), static_cast<uid_t>(-1), g->gr_gid), 0);
+        fs::permissions(lib, fs::perms(0664));
+        refused("is writable by its group (mode 0664)");
+        fs::permissions(lib, fs::perms(0644));
+    }
+    // a sticky directory (as /tmp) lets no one replace our file: loads
+    fs::permissions(dir, fs::perms(01777));
+    EXPECT_NO_THROW((void)loader.open("json-files", opts_in(tmp.path())));
+    fs::permissions(dir, fs::perms(0755));
+    EXPECT_NO_THROW((void)loader.open("json-files", opts_in(tmp.path())));
+}
+
+TEST(OpenBackend, SettingsForABackendThatDoesNotExistAreRefused) {
+    TempDir tmp;
+    auto cfg = Config::parse("[persistence]\nbackend = \"json-files\"\nplugin_dir = \"" + plugin_dir.string() +
+                                 "\"\nstate_dir = \"" + tmp.str() + "\"\n\n[persistence.compresed-archive]\nkeep_days = 3\n",
+                             "mmap.toml");
+    const auto msg = error_of([&] { (void)open_backend(cfg, quiet()); }, errc::config);
+    EXPECT_NE(msg.find("[persistence.compresed-archive]: there is no backend 'compresed-archive'"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("available backends: "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("json-files"), std::string::npos) << msg;
+    // a table for a backend that exists is fine, also when another one is selected
+    const auto ok = Config::parse("[persistence]\nbackend = \"json-files\"\nplugin_dir = \"" + plugin_dir.string() +
+                                      "\"\nstate_dir = \"" + tmp.str() + "\"\n\n[persistence.mmap-binary]\n",
+                                  "mmap.toml");
+    EXPECT_NO_THROW((void)open_backend(ok, quiet()));
+}
+
+TEST(OpenBackend, ABackendNameInConfigTomlIsCheckedWhereItIsWritten) {
+    try {
+        (void)Config::parse("[persistence]\nbackend = \"x/../../evil2\"\n", "mine.toml");
+        FAIL() << "accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::config);
+        EXPECT_NE(std::string(e.what()).find("mine.toml:2:"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("is not a backend name"), std::string::npos) << e.what();
+    }
 }
 
 } // namespace
