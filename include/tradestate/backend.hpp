@@ -78,6 +78,10 @@ struct LoadResult {
     std::string source;                 ///< where it came from (path, slot, record)
     std::vector<std::string> warnings;  ///< e.g. "checksum failed, loaded backup 1"
     bool recovered = false;             ///< true when the newest copy was unusable
+    /// With `recovered`: the unusable newest copy is a save that never
+    /// completed (a record the file ends inside: a crash in the middle of an
+    /// append), not damage to a finished one.
+    bool interrupted = false;
     bool checked = true;                ///< false: the copy has no envelope/checksum (written by another program)
     std::vector<std::string> kept_aside; ///< damaged files this load kept for inspection (paths)
 };

@@ -28,9 +28,11 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tradestate {
@@ -45,6 +47,7 @@ template <class State> struct Loaded {
     std::string source;                 ///< where it came from
     std::vector<std::string> warnings;  ///< fallbacks, missing optional fields, ...
     bool recovered = false;             ///< the newest copy was unusable; an older one was loaded
+    bool interrupted = false;           ///< ... because its save never completed (LoadResult::interrupted)
     bool checked = true;                ///< false: no envelope/checksum (written by another program)
     std::vector<std::string> kept_aside; ///< damaged files the backend kept for inspection
 };
@@ -242,6 +245,7 @@ private:
         out.sequence = r.sequence;
         out.source = r.source.empty() ? session : r.source;
         out.recovered = r.recovered;
+        out.interrupted = r.recovered && r.interrupted;
         out.checked = r.checked;
         out.kept_aside = r.kept_aside;
         detail::take_legacy_journal_mark(r.doc, r.meta);
@@ -252,7 +256,10 @@ private:
         for (const auto& w : ours) logger_->warn("{}", w);
         out.warnings = std::move(r.warnings);
         out.warnings.insert(out.warnings.end(), ours.begin(), ours.end());
-        if (out.recovered)
+        if (out.interrupted)
+            logger_->warn("session '{}': the newest save was interrupted before it completed; loaded the one before it "
+                          "from {}", session, out.source);
+        else if (out.recovered)
             logger_->error("session '{}': the newest saved state was unusable; loaded an older copy from {}", session,
                            out.source);
         return out;

@@ -50,6 +50,7 @@
 #include <cstdint>
 #include <ctime>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -644,11 +645,24 @@ private:
         rep.recovered = loaded->recovered;
         rep.kept_aside = loaded->kept_aside;
         for (auto& w : loaded->warnings) rep.warnings.push_back(std::move(w));
-        if (loaded->recovered)
-            rep.damage.push_back("the newest copy of the session is unusable; the older copy " + loaded->source +
-                                 " (sequence " + std::to_string(loaded->sequence) + ") loads");
         const SaveMeta& meta = loaded->meta;
         const std::uint64_t snap_op = meta.journal_seq;
+        if (loaded->recovered) {
+            // A save the backend found cut short (a crash in the middle of an
+            // append) never returned, so it was never acknowledged — unless the
+            // session mark, written once a snapshot is durable, names a newer
+            // snapshot than the copy that loads: then a finished one was cut.
+            const bool never_acknowledged = loaded->interrupted && mark && mark->lineage && meta.lineage &&
+                                            mark->lineage == meta.lineage &&
+                                            mark->snapshot_sequence <= loaded->sequence && mark->snapshot_seq <= snap_op;
+            if (never_acknowledged)
+                rep.notes.push_back("the newest copy of the session is incomplete: a save interrupted before it was "
+                                    "acknowledged (the session mark names no newer snapshot); " +
+                                    loaded->source + " (sequence " + std::to_string(loaded->sequence) + ") loads");
+            else
+                rep.damage.push_back("the newest copy of the session is unusable; the older copy " + loaded->source +
+                                     " (sequence " + std::to_string(loaded->sequence) + ") loads");
+        }
         rep.snapshot_op = snap_op;
         R.lineage = meta.lineage;
         State st = std::move(loaded->state);

@@ -112,6 +112,7 @@ struct Rec {
     std::uint64_t seq = 0, clen = 0, rlen = 0;
     SaveMeta meta;
     bool ok = false;
+    bool cut_short = false; // parse failed because the data ends inside the record (an interrupted append)
     std::string problem;
     [[nodiscard]] std::uint64_t end() const { return offset + length; }
 };
@@ -127,6 +128,7 @@ bool parse_record(std::string_view data, std::uint64_t base, std::uint64_t off, 
     if (left < record_header_bytes) {
         why = "truncated record header (" + std::to_string(left) + " of " + std::to_string(record_header_bytes) +
               " bytes)";
+        r.cut_short = std::memcmp(data.data() + rel, record_magic, std::min<std::uint64_t>(left, 4)) == 0;
         return false;
     }
     const char* h = data.data() + rel;
@@ -139,6 +141,7 @@ bool parse_record(std::string_view data, std::uint64_t base, std::uint64_t off, 
     const std::size_t env = envelope_size(version);
     if (left < record_header_bytes + sl + env) {
         why = "truncated record header";
+        r.cut_short = true;
         return false;
     }
     const std::string_view saved_at(h + record_header_bytes, sl);
@@ -168,6 +171,7 @@ bool parse_record(std::string_view data, std::uint64_t base, std::uint64_t off, 
     if (r.clen > left - body) {
         why = "record of sequence " + std::to_string(r.seq) + " is truncated (" + std::to_string(r.clen) +
               " compressed bytes announced, " + std::to_string(left - body) + " present)";
+        r.cut_short = true;
         return false;
     }
     r.length = body + r.clen;
@@ -188,6 +192,7 @@ struct Scan {
     std::uint64_t size = 0;
     std::string tail_problem;             // unreadable bytes at tail_offset
     std::uint64_t tail_offset = 0;
+    bool tail_cut_short = false;          // ... a record the file ends inside: an interrupted append
     [[nodiscard]] const Rec* last_ok() const {
         for (auto it = recs.rbegin(); it != recs.rend(); ++it)
             if (it->ok) return &*it;
@@ -225,6 +230,7 @@ Scan scan_bytes(std::string_view data) {
         if (!parse_record(data, 0, off, r, why)) {
             s.tail_problem = why;
             s.tail_offset = off;
+            s.tail_cut_short = r.cut_short;
             break;
         }
         if (r.ok && r.seq <= last_seq) {
@@ -454,6 +460,7 @@ public:
             r.source = path.string() + " record at offset " + std::to_string(it->offset);
             break;
         }
+        const bool tail_only = bad_after.empty();
         if (!sc.tail_problem.empty())
             bad_after.insert(bad_after.begin(),
                              "unreadable tail at offset " + std::to_string(sc.tail_offset) + ": " + sc.tail_problem);
@@ -488,6 +495,8 @@ public:
             r.warnings.push_back(path.string() + ": " + b + "; skipped, loaded sequence " + std::to_string(r.sequence));
             r.recovered = true;
         }
+        // Only a tail cut short, after every record intact: an append that never completed.
+        r.interrupted = r.recovered && tail_only && sc.tail_cut_short;
         return r;
     }
 
@@ -582,9 +591,20 @@ public:
                     rep.findings.push_back({Finding::severity::error, where, e.what()});
                 }
             }
-            if (!sc.tail_problem.empty())
-                rep.findings.push_back({Finding::severity::error, p.string() + " offset " + std::to_string(sc.tail_offset),
-                                        sc.tail_problem + " (the next save moves these bytes aside)"});
+            // A last record the live file ends inside is what a crash in the
+            // middle of an append leaves: that save never returned. Whether an
+            // acknowledged save is missing is the session's to say (its mark;
+            // `tradestate verify` asks it), so here it is a warning. Other bad
+            // tails (no record magic, a bad header checksum) are damage, and so
+            // is any bad tail of a day archive, which is written whole.
+            if (!sc.tail_problem.empty()) {
+                const bool interrupted = live && sc.tail_cut_short;
+                rep.findings.push_back({interrupted ? Finding::severity::warning : Finding::severity::error,
+                                        p.string() + " offset " + std::to_string(sc.tail_offset),
+                                        sc.tail_problem +
+                                            (interrupted ? " (an interrupted save leaves this; the next save moves these bytes aside)"
+                                                         : " (the next save moves these bytes aside)")});
+            }
             rep.findings.push_back({Finding::severity::info, p.string(),
                                     std::to_string(good) + " valid record(s) of " + std::to_string(sc.recs.size()) +
                                         ", " + std::to_string(data.size()) + " bytes"});
@@ -611,7 +631,7 @@ public:
     [[nodiscard]] std::unique_ptr<WriterLease> acquire_writer(const std::string& session) override {
         validate_session_name(session);
         ensure_dir();
-        return std::make_unique<detail::FileLease>(opts_.state_dir / ("." + session + ".lock"), session);
+        return detail::take_session_lease(opts_.state_dir, session, {archive_dir()});
     }
 
     /// Every record of the live file is a copy a fallback can load; the

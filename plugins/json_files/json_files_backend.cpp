@@ -381,10 +381,12 @@ struct TailMeta {
     std::vector<std::string> views;
 };
 std::optional<TailMeta> read_tail_meta(const fs::path& p) {
-    detail::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK and the regular-file check: a FIFO must not hang the
+    // reader; whoever reads the file whole names it (read_file).
+    detail::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     if (!fd) return std::nullopt;
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return std::nullopt;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     const auto size = static_cast<std::uint64_t>(st.st_size);
     const std::uint64_t want = std::min<std::uint64_t>(size, 8192);
     std::string tail(static_cast<std::size_t>(want), '\0');
@@ -455,7 +457,7 @@ public:
         const fs::path dir = session_dir(session);
         make_dirs(dir);
         const fs::path main = dir / main_file_name;
-        if (detail::remove_stale_temps(dir))
+        if (detail::remove_stale_temps(dir) + detail::remove_stale_temps(dir / "backups"))
             opts_.logger->debug("json-files: removed temp files left by an interrupted save in {}", dir.string());
 
         // Sequence: one above everything this session has stored.

@@ -532,7 +532,7 @@ public:
     [[nodiscard]] std::unique_ptr<WriterLease> acquire_writer(const std::string& session) override {
         validate_session_name(session);
         ensure_dir();
-        return std::make_unique<detail::FileLease>(opts_.state_dir / ("." + session + ".lock"), session);
+        return detail::take_session_lease(opts_.state_dir, session);
     }
 
     [[nodiscard]] std::size_t fallback_depth() const override { return 2; } // the two slots

@@ -447,6 +447,122 @@ TEST_P(Conformance, StateDirUnderARegularFileFailsWithIoError) {
     }
 }
 
+/// kill -9 during a save leaves write_file_atomic's `.<file>.tmp.<pid>.<n>`
+/// beside any file a backend keeps (main file, backups, index, day
+/// archives): the next writer of the session removes those of writers that
+/// are gone, and only those.
+TEST_P(Conformance, TempFilesOfAKilledWriterAreRemovedByTheNextWriter) {
+    if (!GetParam().files_in_state_dir) GTEST_SKIP() << GetParam().name << " keeps no files in the state dir";
+    for (int i = 0; i < 4; ++i) save_doc(*backend_, "s", make_doc(i, 1, 100 + i, i));
+    const pid_t dead = ::fork();
+    ASSERT_GE(dead, 0);
+    if (dead == 0) ::_exit(0);
+    ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+    std::vector<fs::path> stale, live;
+    for (const auto& e : fs::recursive_directory_iterator(state_))
+        if (e.is_regular_file() && e.path().filename().string().front() != '.') {
+            const fs::path dir = e.path().parent_path();
+            const std::string name = e.path().filename().string();
+            stale.push_back(dir / ("." + name + ".tmp." + std::to_string(dead) + ".1"));
+            live.push_back(dir / ("." + name + ".tmp." + std::to_string(::getpid()) + ".9"));
+        }
+    ASSERT_FALSE(stale.empty());
+    for (const auto& p : stale) spit(p, "half a save");
+    for (const auto& p : live) spit(p, "a save in progress");
+    {
+        auto b = reopen();
+        auto lease = b->acquire_writer("s");
+        save_doc(*b, "s", make_doc(9, 1, 109, 9));
+    }
+    for (const auto& p : stale) EXPECT_FALSE(fs::exists(p)) << p << " was left behind";
+    for (const auto& p : live) EXPECT_TRUE(fs::exists(p)) << p << " of a live writer was removed";
+    EXPECT_TRUE(same_doc(reopen()->load("s")->doc, make_doc(9, 1, 109, 9)));
+}
+
+/// A FIFO (or anything but a regular file) where a stored file should be
+/// never blocks a reader: load, verify and list finish, and what they say
+/// names the path. Each file the backend keeps is replaced in turn.
+TEST_P(Conformance, AFifoWhereAFileShouldBeNeverHangsAndIsNamed) {
+    if (!GetParam().files_in_state_dir) GTEST_SKIP() << GetParam().name << " keeps no files in the state dir";
+    for (int i = 0; i < 3; ++i) save_doc(*backend_, "s", make_doc(i, 1, 100 + i, i));
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(state_))
+        if (e.is_regular_file() && e.path().extension() != ".lock") files.push_back(e.path());
+    ASSERT_FALSE(files.empty());
+    for (const auto& f : files) {
+        SCOPED_TRACE(f.string());
+        const fs::path kept = f.string() + ".kept";
+        fs::rename(f, kept);
+        ASSERT_EQ(::mkfifo(f.c_str(), 0644), 0);
+        int out[2];
+        ASSERT_EQ(::pipe(out), 0);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            ::close(out[0]);
+            std::string said;
+            try {
+                auto b = open_backend(GetParam().name, opts_);
+                try {
+                    auto r = b->load("s");
+                    if (r) for (const auto& w : r->warnings) said += w + "\n";
+                } catch (const std::exception& e) {
+                    said += std::string(e.what()) + "\n";
+                }
+                for (const auto& x : b->verify("s").findings) said += x.where + ": " + x.message + "\n";
+                (void)b->list();
+            } catch (const std::exception& e) {
+                said += std::string("outside: ") + e.what() + "\n";
+            }
+            (void)!::write(out[1], said.data(), said.size());
+            ::_exit(0);
+        }
+        ::close(out[1]);
+        int st = 0;
+        bool done = false;
+        for (int k = 0; k < 300 && !done; ++k) {
+            done = ::waitpid(pid, &st, WNOHANG) == pid;
+            if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        if (!done) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &st, 0);
+        }
+        std::string said;
+        char buf[4096];
+        for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) said.append(buf, static_cast<std::size_t>(n));
+        ::close(out[0]);
+        EXPECT_TRUE(done) << "a reader hung on the FIFO for 15 s";
+        EXPECT_NE(said.find(f.filename().string()), std::string::npos) << "the FIFO is not named:\n" << said;
+        fs::remove(f);
+        fs::rename(kept, f);
+    }
+    EXPECT_TRUE(same_doc(reopen()->load("s")->doc, make_doc(2, 1, 102, 2)));
+    // A FIFO as the lease's lock file would take no lock: the writer is
+    // refused. The lease's lock file is the one acquire_writer creates.
+    auto locks = [&] {
+        std::vector<fs::path> v;
+        for (const auto& e : fs::recursive_directory_iterator(state_))
+            if (e.path().extension() == ".lock") v.push_back(e.path());
+        return v;
+    };
+    for (const auto& l : locks()) fs::remove(l);
+    (void)backend_->acquire_writer("s");
+    const auto lease_files = locks();
+    ASSERT_FALSE(lease_files.empty()) << "acquire_writer left no .lock file in the state dir";
+    for (const auto& lock : lease_files) {
+        fs::remove(lock);
+        ASSERT_EQ(::mkfifo(lock.c_str(), 0644), 0);
+        try {
+            (void)backend_->acquire_writer("s");
+            ADD_FAILURE() << "a FIFO " << lock << " was taken as a lock";
+        } catch (const std::exception& x) {
+            EXPECT_NE(std::string(x.what()).find(lock.filename().string()), std::string::npos) << x.what();
+        }
+        fs::remove(lock);
+    }
+}
+
 TEST_P(Conformance, SecondWriterIsRefusedNamingTheHolder) {
     {
         auto lease = backend_->acquire_writer("w");

@@ -335,3 +335,41 @@ TEST(DamagedJsonFiles, AStopRightAfterAnAutoSaveWritesNothingTwice) {
     const auto main = d::parse(slurp(r.state() / "fno_system_state.json"), "main");
     EXPECT_EQ(main.at("_tradestate").at("sequence").as_int64(), 2);
 }
+
+TEST(DamagedCompressedArchive, TheIncompleteRecordOfAnInterruptedSaveIsNoAlarm) {
+    // A crash in the middle of an append leaves the start of a record at
+    // the end of the live file: that save never returned, so nothing that
+    // was acknowledged is missing, and verify says so with exit 0.
+    auto run31 = [](RunnerFixture& r) {
+        std::string out;
+        EXPECT_EQ(run({runner_bin(), "--config", r.cfg().string(), "--no-dashboard", "--interval-ms", "0", "--fresh",
+                       "--iterations", "31"},
+                      &out),
+                  0)
+            << out;
+    };
+    RunnerFixture r("compressed-archive", 5);
+    run31(r);
+    const auto live = r.state() / "default.tsarc";
+    const std::string bytes = slurp(live);
+    ASSERT_GT(bytes.size(), 16u + 40u);
+    {
+        std::ofstream f(live, std::ios::binary | std::ios::app);
+        f << bytes.substr(16, 40); // the first 40 bytes of a record header, magic included
+    }
+    const auto verify = r.tool({"verify"});
+    EXPECT_EQ(verify.code, 0) << verify.all();
+    EXPECT_NE(verify.out.find("an interrupted save leaves this"), std::string::npos) << verify.all();
+    EXPECT_NE(verify.out.find("interrupted before it was acknowledged"), std::string::npos) << verify.all();
+    const auto resumed = r.resume();
+    ASSERT_EQ(resumed.code, 0) << resumed.all();
+    EXPECT_EQ(resumed_iteration(resumed.out), 31) << resumed.all();
+    // Cut into the last whole record instead: an acknowledged snapshot is damaged, and verify fails.
+    RunnerFixture cut("compressed-archive", 5);
+    run31(cut);
+    const auto cut_live = cut.state() / "default.tsarc";
+    truncate_to(cut_live, fs::file_size(cut_live) - 10);
+    const auto verify_cut = cut.tool({"verify"});
+    EXPECT_NE(verify_cut.code, 0) << verify_cut.all();
+    EXPECT_NE(verify_cut.out.find("the newest copy of the session is unusable"), std::string::npos) << verify_cut.all();
+}

@@ -11,9 +11,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <sys/file.h>
+#include <unistd.h>
 
 namespace tradestate::detail {
 
@@ -30,6 +33,7 @@ public:
     FileLease(const std::filesystem::path& lock_path, const std::string& session) : path_(lock_path) {
         fd_ = unique_fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
         if (!fd_) throw_io("open lock file", lock_path, errno);
+        require_regular(fd_.get(), lock_path); // a FIFO there would take no lock and keep no holder
         if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
             if (e == EWOULDBLOCK) {
@@ -57,14 +61,31 @@ public:
     [[nodiscard]] bool valid() const override { return fd_ && same_file(fd_.get(), path_); }
 
 private:
+    /// The holder's "process <pid> (<program>)", read through our own
+    /// descriptor (never a second open of a path that may have changed).
     [[nodiscard]] std::string read_holder() const {
-        std::ifstream f(path_);
-        std::string s;
-        std::getline(f, s);
+        char buf[256];
+        const ssize_t n = ::pread(fd_.get(), buf, sizeof buf, 0);
+        if (n <= 0) return {};
+        std::string s(buf, static_cast<std::size_t>(n));
+        if (const auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
         return s;
     }
     std::filesystem::path path_;
     unique_fd fd_;
 };
+
+/// The writer lease of `session` (the lock `.<session>.lock` in `dir`).
+/// Once it is held no other writer is at work, so the temp files that
+/// interrupted writers left in `dir` and `more_dirs` (write_file_atomic's
+/// `.<name>.tmp.<pid>.<n>` of processes that are gone) are removed.
+[[nodiscard]] inline std::unique_ptr<WriterLease> take_session_lease(const std::filesystem::path& dir,
+                                                                     const std::string& session,
+                                                                     const std::vector<std::filesystem::path>& more_dirs = {}) {
+    auto lease = std::make_unique<FileLease>(dir / ("." + session + ".lock"), session);
+    (void)remove_stale_temps(dir);
+    for (const auto& d : more_dirs) (void)remove_stale_temps(d);
+    return lease;
+}
 
 } // namespace tradestate::detail
