@@ -13,6 +13,7 @@
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
 #include <tradestate/session_state.hpp>
+#include <tradestate/version.hpp>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -83,6 +84,7 @@ std::string display_time(const std::string& iso) {
 int main(int argc, char** argv) {
     CLI::App app{"fno_dashboard: the tradestate web dashboard, reading saved state through the configured backend"};
     std::string config_file, state_dir, session, bind;
+    app.set_version_flag("--version", tradestate::version_line("fno_dashboard"), "print the version and the plugin ABI, and exit");
     int port = -1;
     double offline_after_s = 0;
     app.add_option("--config", config_file, "config.toml to read (default: ./config.toml if present, else built-in defaults)");

@@ -15,6 +15,7 @@
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
 #include <tradestate/session_state.hpp>
+#include <tradestate/version.hpp>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -239,6 +240,7 @@ int convert(const Config& base, const std::string& from, const std::string& to, 
 
 int main(int argc, char** argv) {
     CLI::App app{"tradestate " TRADESTATE_VERSION_STRING " — inspect, verify, export and convert saved trading sessions"};
+    app.set_version_flag("--version", tradestate::version_line("tradestate"), "print the version and the plugin ABI, and exit");
     app.require_subcommand(1);
     Common common;
     app.add_option("-c,--config", common.config_file, "config.toml to read (default: ./config.toml if present)");

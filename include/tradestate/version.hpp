@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #define TRADESTATE_VERSION_MAJOR 0
 #define TRADESTATE_VERSION_MINOR 3
@@ -21,5 +22,10 @@ inline constexpr const char* version_string = TRADESTATE_VERSION_STRING;
 /// refused before any of its code runs.
 /// History: CHANGELOG.md.
 inline constexpr std::uint32_t plugin_abi_version = 3;
+
+/// What `--version` prints for `program`: "fno_runner 0.3.0 (plugin ABI 3)".
+[[nodiscard]] inline std::string version_line(const std::string& program) {
+    return program + " " + version_string + " (plugin ABI " + std::to_string(plugin_abi_version) + ")";
+}
 
 } // namespace tradestate

@@ -383,3 +383,25 @@ TEST(DashboardServerStart, BusyPortGivesAClearErrorNamingIt) {
     EXPECT_FALSE(s.running());
     ::close(fd);
 }
+
+TEST(DashboardServerStart, ASecondServerOfOursOnTheSamePortIsRefused) {
+    td::ServerOptions o;
+    o.port = 0;
+    td::Server first(std::make_shared<td::SnapshotHub>(), o);
+    first.start();
+    ASSERT_TRUE(first.running());
+    td::ServerOptions same;
+    same.port = first.port();
+    td::Server second(std::make_shared<td::SnapshotHub>(), same);
+    try {
+        second.start();
+        FAIL() << "a second server bound 127.0.0.1:" << same.port << " beside the first";
+    } catch (const tradestate::Error& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(e.code(), tradestate::errc::io);
+        EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(same.port)), std::string::npos) << msg;
+        EXPECT_NE(msg.find("in use"), std::string::npos) << msg;
+    }
+    EXPECT_FALSE(second.running());
+    EXPECT_TRUE(first.running());
+}

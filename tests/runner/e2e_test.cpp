@@ -11,6 +11,7 @@
 #include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/session_state.hpp>
+#include <tradestate/version.hpp>
 
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -223,16 +225,61 @@ TEST_P(RunnerE2E, SigintStopsSavesAndResumeRestoresEverything) {
     EXPECT_EQ(text_of(after), text_of(saved));
 }
 
-TEST_P(RunnerE2E, SigtermAlsoSaves) {
+TEST_P(RunnerE2E, SigtermSighupAndSigquitStopAndSaveLikeCtrlC) {
+    for (const int sig : {SIGTERM, SIGHUP, SIGQUIT}) {
+        SCOPED_TRACE(::strsignal(sig));
+        const auto cfg = config("s" + std::to_string(sig));
+        auto v = base(cfg);
+        v[4] = "3";
+        auto p = spawn(v, out("run"));
+        ASSERT_TRUE(
+            p->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 5 |") != std::string::npos; }));
+        ::kill(p->pid(), sig);
+        ASSERT_EQ(p->wait(), 0) << p->output();
+        EXPECT_TRUE(
+            in_order(p->output(), {"🛑 Continuous monitoring stopped by user", "✅ Trading session saved successfully!"}));
+        EXPECT_GE(load(cfg).iteration, 5);
+    }
+}
+
+TEST_P(RunnerE2E, AClosedConsolePipeDoesNotStopTrading) {
+    // `fno_runner | head -1`: the reader goes after one line.
     const auto cfg = config("s");
     auto v = base(cfg);
     v[4] = "3";
+    v.insert(v.begin(), tradestate::testing::runner_bin());
+    tradestate::testing::Process p(v);
+    ASSERT_TRUE(p.until("🔁 Iteration 2 |"));
+    p.close_output();
+    const fs::path log = dir_ / "s" / "logs" / "fno_runner.log";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (slurp(log).find("🔁 Iteration 40 |") == std::string::npos && p.running() &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(p.running()) << "the runner died once its console pipe closed: status " << p.wait();
+    p.signal(SIGINT);
+    EXPECT_EQ(p.wait(), 0);
+    EXPECT_GE(load(cfg).iteration, 40);
+    EXPECT_NE(slurp(log).find("session 'default' saved and closed at iteration "), std::string::npos) << slurp(log);
+}
+
+TEST_P(RunnerE2E, Sigusr1SavesASnapshotAndTradingGoesOn) {
+    const auto cfg = config("s", "", 0); // auto_save_every = 0: no auto-save of its own
+    auto v = base(cfg);
+    v[4] = "3";
     auto p = spawn(v, out("run"));
-    ASSERT_TRUE(p->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 5 |") != std::string::npos; }));
-    ::kill(p->pid(), SIGTERM);
-    ASSERT_EQ(p->wait(), 0) << p->output();
-    EXPECT_TRUE(in_order(p->output(), {"🛑 Continuous monitoring stopped by user", "✅ Trading session saved successfully!"}));
-    EXPECT_GE(load(cfg).iteration, 5);
+    ASSERT_TRUE(p->wait_for_output([](const std::string& t) { return t.find("🔁 Iteration 7 |") != std::string::npos; }));
+    ::kill(p->pid(), SIGUSR1);
+    ASSERT_TRUE(p->wait_for_output([](const std::string& t) { return t.find("💾 Auto-saved (iteration ") != std::string::npos; }))
+        << p->output();
+    const auto saved = numbers_after(p->output(), "💾 Auto-saved (iteration ");
+    ASSERT_FALSE(saved.empty());
+    EXPECT_GE(saved.front().second, 7);
+    ASSERT_TRUE(p->running()) << p->output();
+    // the snapshot itself, with the journal out of the picture: what the backend holds
+    p->signal(SIGKILL);
+    p->wait();
+    EXPECT_GE(persister(cfg)->load("default")->state.iteration, saved.front().second);
 }
 
 TEST_P(RunnerE2E, RepeatedCtrlCDuringTheRunAndSaveIsHarmless) {
@@ -260,6 +307,10 @@ TEST_P(RunnerE2E, PromptUnderTerminalAnswersYesNoAndEnter) {
                                "✅ Will resume from previous session", "🔢 Iteration: 12"}));
     EXPECT_EQ(text_of(load(cfg)), text_of(saved));
 
+    std::string upper;
+    ASSERT_EQ(run_pty(args(cfg, "--until-iteration", "12"), prompt, "YES\r", upper), 0) << upper;
+    EXPECT_TRUE(in_order(upper, {prompt, "✅ Will resume from previous session", "🔢 Iteration: 12"}));
+
     std::string enter;
     ASSERT_EQ(run_pty(args(cfg, "--until-iteration", "12"), prompt, "\r", enter), 0) << enter;
     EXPECT_TRUE(in_order(enter, {prompt, "✅ Will resume from previous session", "🔢 Iteration: 12"}));
@@ -278,6 +329,18 @@ TEST_P(RunnerE2E, PromptUnderTerminalAnswersYesNoAndEnter) {
             EXPECT_EQ(s.meta.iteration, 12);
         }
     EXPECT_TRUE(backup);
+}
+
+TEST_P(RunnerE2E, IterationsZeroRunsNoIteration) {
+    const auto cfg = config("s");
+    ASSERT_EQ(run(args(cfg, "--iterations", "5"), out("a")), 0);
+    std::string t;
+    ASSERT_EQ(run(args(cfg, "--resume", "--iterations", "0"), out("b"), &t), 0) << t;
+    EXPECT_EQ(t.find("🔁 Iteration 6 |"), std::string::npos) << t;
+    EXPECT_EQ(load(cfg).iteration, 5);
+    ASSERT_EQ(run(args(cfg, "--fresh", "--iterations", "0"), out("c"), &t), 0) << t;
+    EXPECT_EQ(t.find("🔁 Iteration 1 |"), std::string::npos) << t;
+    EXPECT_EQ(load(cfg).iteration, 0);
 }
 
 TEST_P(RunnerE2E, ResumeAndFreshFlagsDecideWithoutAsking) {
@@ -462,10 +525,23 @@ TEST(RunnerCli, HelpDocumentsEveryOption) {
     const fs::path o = fs::path(tmpl) / "help.out";
     std::string t;
     EXPECT_EQ(run({"--help"}, o, &t), 0);
-    for (const char* opt : {"--config", "--state-dir", "--session", "--resume", "--fresh", "--show-sessions",
-                            "--iterations", "--interval-ms", "--seed", "--no-dashboard", "--sim-clock"})
+    for (const char* opt : {"--config", "--state-dir", "--session", "--resume", "--fresh", "--accept-loss",
+                            "--show-sessions", "--iterations", "--until-iteration", "--interval-ms", "--seed",
+                            "--no-dashboard", "--sim-clock", "--version"})
         EXPECT_NE(t.find(opt), std::string::npos) << opt;
     fs::remove_all(tmpl);
+}
+
+TEST(Cli, EveryProgramPrintsItsVersionAndThePluginAbi) {
+    const std::string want = std::string(" ") + tradestate::version_string + " (plugin ABI " +
+                             std::to_string(tradestate::plugin_abi_version) + ")";
+    for (const auto& [bin, name] : {std::pair{tradestate::testing::runner_bin(), "fno_runner"},
+                                    std::pair{tradestate::testing::dashboard_bin(), "fno_dashboard"},
+                                    std::pair{tradestate::testing::tool_bin(), "tradestate"}}) {
+        std::string t;
+        EXPECT_EQ(tradestate::testing::run({bin, "--version"}, &t), 0) << name << ": " << t;
+        EXPECT_EQ(t, name + want + "\n") << name;
+    }
 }
 
 } // namespace

@@ -279,6 +279,16 @@ std::string health_json(const Snapshot& s, std::chrono::steady_clock::time_point
 // ---- Server -------------------------------------------------------------------
 
 struct Server::Impl {
+    Impl() {
+        // cpp-httplib's default sets SO_REUSEPORT, with which a second server
+        // of ours binds the same port and the kernel spreads clients over
+        // both. SO_REUSEADDR alone: a restart may reuse a port in TIME_WAIT,
+        // a busy one is refused whoever holds it.
+        http.set_socket_options([](socket_t fd) {
+            int yes = 1;
+            (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        });
+    }
     httplib::Server http;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

@@ -2,6 +2,7 @@
 // trading with auto-save, Ctrl+C save and exact resume.
 #include <fno_runner/trading_system.hpp>
 #include <tradestate/open.hpp>
+#include <tradestate/version.hpp>
 #include <tradestate_dashboard/live.hpp>
 
 #include <tradestate/detail/session_name.hpp>
@@ -10,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -78,8 +80,9 @@ bool ask_resume() {
         }
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
         while (!line.empty() && line.front() == ' ') line.erase(0, 1);
-        if (line.empty() || line == "y" || line == "Y" || line == "yes" || line == "Yes") return true;
-        if (line == "n" || line == "N" || line == "no" || line == "No") return false;
+        for (auto& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (line.empty() || line == "y" || line == "yes") return true; // any case: YES, Yes, y
+        if (line == "n" || line == "no") return false;
         std::cout << "   Please answer y or n.";
     }
 }
@@ -88,11 +91,14 @@ bool ask_resume() {
 
 int main(int argc, char** argv) {
     CLI::App app{"fno_runner — simulated NIFTY/BANKNIFTY options paper trading with auto-save and exact resume.\n"
-                 "Ctrl+C (or SIGTERM) finishes the current step, saves the session and prints a summary.\n"
+                 "Ctrl+C (or SIGTERM, SIGHUP, SIGQUIT) finishes the current step, saves the session and prints a summary;\n"
+                 "SIGUSR1 saves a snapshot and trading goes on.\n"
                  "With a saved session and no --resume/--fresh, asks on a terminal and resumes without one."};
     std::string config_path, state_dir, session = tradestate::default_session;
+    app.set_version_flag("--version", tradestate::version_line("fno_runner"), "print the version and the plugin ABI, and exit");
     bool resume = false, fresh = false, list = false, no_dashboard = false, sim_clock = false, accept_loss = false;
-    std::int64_t iterations = 0, until = 0, interval_ms = -1;
+    std::optional<std::int64_t> iterations, until;
+    std::int64_t interval_ms = -1;
     std::optional<std::uint64_t> seed;
     app.add_option("--config", config_path, "config.toml to use (default: ./config.toml if present, else built-in defaults)");
     app.add_option("--state-dir", state_dir, "state directory (overrides persistence.state_dir)");
@@ -104,7 +110,7 @@ int main(int argc, char** argv) {
                  "resume even when acknowledged operations are gone (the loss is named and logged); without it such a "
                  "resume stops with exit code 5 and changes nothing");
     app.add_flag("--show-sessions", list, "list the saved sessions in the state directory and exit");
-    app.add_option("--iterations", iterations, "stop cleanly (saving, as on Ctrl+C) after N iterations of this run")
+    app.add_option("--iterations", iterations, "stop cleanly (saving, as on Ctrl+C) after N iterations of this run (0: none; default: run until stopped)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--until-iteration", until, "stop cleanly once the session's iteration counter reaches N")
         ->check(CLI::NonNegativeNumber);

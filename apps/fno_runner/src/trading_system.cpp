@@ -295,8 +295,8 @@ int TradingSystem::run_continuous_monitoring() {
     std::int64_t done = 0;
     const std::int64_t every = auto_save_every();
     while (!stop_.load()) {
-        if (opts_.until_iteration > 0 && state().iteration >= opts_.until_iteration) break;
-        if (opts_.max_iterations > 0 && done >= opts_.max_iterations) break;
+        if (opts_.until_iteration && state().iteration >= *opts_.until_iteration) break;
+        if (opts_.max_iterations && done >= *opts_.max_iterations) break;
         try {
             iterate();
         } catch (const Error& e) {
@@ -310,7 +310,12 @@ int TradingSystem::run_continuous_monitoring() {
                         state().iteration, e.what());
         }
         ++done;
-        if (every > 0 && state().iteration % every == 0) auto_save_state();
+        if (snapshot_.exchange(false)) {
+            log_->info("💾 snapshot requested (SIGUSR1) at iteration {}", state().iteration);
+            auto_save_state();
+        } else if (every > 0 && state().iteration % every == 0) {
+            auto_save_state();
+        }
         if (!session_->keep_lease()) {
             log_->error("❌ the writer lease on session '{}' was lost: stopping without saving", opts_.session);
             return 4;
@@ -332,6 +337,7 @@ int TradingSystem::run_continuous_monitoring() {
         return 3;
     }
     say("✅ Trading session saved successfully!");
+    log_->info("session '{}' saved and closed at iteration {}", opts_.session, state().iteration);
     say("🔄 Use the same system to resume from this point later");
     log_->info("session '{}' saved at iteration {}", opts_.session, state().iteration);
     print_summary();
@@ -369,16 +375,23 @@ std::atomic<TradingSystem*> g_stop_target{nullptr};
 extern "C" void fno_stop_handler(int) {
     if (auto* s = g_stop_target.load()) s->request_stop();
 }
+extern "C" void fno_snapshot_handler(int) {
+    if (auto* s = g_stop_target.load()) s->request_snapshot();
+}
+void set_handler(int sig, void (*handler)(int)) {
+    struct sigaction sa {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = handler;
+    ::sigaction(sig, &sa, nullptr);
+}
 } // namespace
 
 void install_stop_signals(TradingSystem* sys) {
     g_stop_target.store(sys);
-    struct sigaction sa {};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sa.sa_handler = sys ? fno_stop_handler : SIG_DFL;
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) set_handler(sig, sys ? fno_stop_handler : SIG_DFL);
+    set_handler(SIGUSR1, sys ? fno_snapshot_handler : SIG_DFL);
+    if (sys) set_handler(SIGPIPE, SIG_IGN); // and stays ignored: the summary after the loop goes to the same console
 }
 
 } // namespace fno

@@ -168,6 +168,11 @@ bool Process::wait_for_output(const std::function<bool(const std::string&)>& pre
     return false;
 }
 
+void Process::close_output() {
+    if (pipe_ >= 0) ::close(pipe_);
+    pipe_ = -1;
+}
+
 int run(std::vector<std::string> argv, std::string* output, ProcessOptions opts) {
     Process p(std::move(argv), std::move(opts));
     if (!output) return p.wait();

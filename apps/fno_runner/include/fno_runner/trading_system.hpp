@@ -44,8 +44,8 @@ struct SystemOptions {
     std::optional<std::uint64_t> seed;       ///< overrides [runner] seed
     std::optional<bool> sim_clock;           ///< overrides [runner] sim_clock
     std::optional<std::int64_t> interval_ms; ///< wall-clock pause between iterations; default check_interval s
-    std::int64_t max_iterations = 0;         ///< stop after this many iterations of this run (0: no limit)
-    std::int64_t until_iteration = 0;        ///< stop once the session's iteration reaches this (0: no limit)
+    std::optional<std::int64_t> max_iterations;  ///< stop after this many iterations of this run (none: no limit; 0: none)
+    std::optional<std::int64_t> until_iteration; ///< stop once the session's iteration reaches this (none: no limit)
     bool accept_loss = false;                ///< resume even when acknowledged operations are gone (named)
     std::shared_ptr<spdlog::logger> logger;  ///< default: make_runner_logger(state_dir)
     std::ostream* out = nullptr;             ///< seed-style messages; default std::cout
@@ -95,6 +95,9 @@ public:
     /// Ask the loop to stop after the current step. Async-signal-safe.
     void request_stop() noexcept;
     [[nodiscard]] bool stop_requested() const noexcept { return stop_.load(); }
+    /// Ask the loop for a snapshot after the current step, as an auto-save
+    /// (SIGUSR1). Async-signal-safe.
+    void request_snapshot() noexcept { snapshot_.store(true); }
     /// Called with the current state after every iteration, load and start (e.g. a dashboard).
     void on_iteration(std::function<void(const tradestate::SessionState&)> hook);
     /// The seed's "📊 Final Portfolio Summary" and "📋 Open Positions" blocks.
@@ -128,6 +131,7 @@ private:
     std::vector<std::function<void(const tradestate::SessionState&)>> hooks_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> stopped_by_signal_{false};
+    std::atomic<bool> snapshot_{false};
     int wake_[2] = {-1, -1};
     std::ostream* out_;
 };
@@ -136,7 +140,11 @@ private:
 [[nodiscard]] std::unique_ptr<TradingSystem> create_fno_trading_system(
     const std::string& trading_mode = "paper", tradestate::Config config = tradestate::Config::defaults());
 
-/// Route SIGINT and SIGTERM to `sys.request_stop()` (nullptr: restore defaults).
+/// The runner's signals (docs/runner.md): SIGINT, SIGTERM, SIGHUP and
+/// SIGQUIT stop `sys` (request_stop: the seed's stop sequence and a save);
+/// SIGUSR1 asks for a snapshot; SIGPIPE is ignored, so that a closed console
+/// pipe never stops trading (console writes then fail quietly, the log file
+/// goes on; it stays ignored). nullptr restores the other defaults.
 void install_stop_signals(TradingSystem* sys);
 
 } // namespace fno

@@ -47,6 +47,9 @@ public:
     /// Pipe mode: read lines until one contains `needle`; nullopt if the output ends first.
     std::optional<std::string> until(const std::string& needle,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
+    /// Pipe mode: close the reading end, as `program | head -1` does once
+    /// it has its line; the program's next writes get EPIPE (and SIGPIPE).
+    void close_output();
     /// Poll output() until `pred` holds (true), the process exits (then pred of the final output), or `limit`.
     bool wait_for_output(const std::function<bool(const std::string&)>& pred,
                          std::chrono::milliseconds limit = std::chrono::seconds(60));
