@@ -405,3 +405,157 @@ TEST(DashboardServerStart, ASecondServerOfOursOnTheSamePortIsRefused) {
     EXPECT_FALSE(second.running());
     EXPECT_TRUE(first.running());
 }
+
+namespace {
+
+/// A TCP connection to 127.0.0.1:port from the loopback address `from`
+/// (127.0.0.0/8 is all loopback: each address is a different client).
+int connect_from(const char* from, int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    ::inet_pton(AF_INET, from, &src.sin_addr);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(static_cast<std::uint16_t>(port));
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
+        ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// Whatever the server sent so far, without waiting; `closed` once it
+/// closed the connection.
+std::string drain(int fd, bool& closed) {
+    std::string got;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            got.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) closed = true;
+        return got;
+    }
+}
+
+} // namespace
+
+// 50 connections from one client that send a header line a second, and 5
+// that send nothing, while another client asks for the state twice a
+// second: the well-behaved client is answered every time, the slow
+// client holds at most max_connections_per_client connections (the rest
+// get 503 at once), and the server closes each slow or idle connection
+// once request_timeout has passed, whatever trickles in.
+TEST(DashboardSlowClients, CannotStarveTheApiAndAreClosedAfterTheRequestTimeout) {
+    auto hub = std::make_shared<td::SnapshotHub>(2000, 2000);
+    hub->publish(td::Source::live, "main", sample_view(7));
+    td::ServerOptions o; // the defaults the programs use
+    o.port = 0;
+    td::Server server(hub, o);
+    server.start();
+    const int port = server.port();
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    const auto since = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+
+    struct Conn {
+        int fd = -1;
+        bool idle = false;
+        bool closed = false;
+        double closed_at = 0;
+        std::string got;
+    };
+    std::vector<Conn> conns;
+    for (int i = 0; i < 50; ++i) {
+        Conn c;
+        c.fd = connect_from("127.0.0.1", port);
+        ASSERT_GE(c.fd, 0);
+        const std::string start = "GET /api/state HTTP/1.1\r\nHost: x\r\n";
+        ASSERT_GT(::send(c.fd, start.data(), start.size(), MSG_NOSIGNAL), 0);
+        conns.push_back(c);
+    }
+    for (int i = 0; i < 5; ++i) {
+        Conn c;
+        c.fd = connect_from("127.0.0.3", port);
+        ASSERT_GE(c.fd, 0);
+        c.idle = true;
+        conns.push_back(c);
+    }
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> answered{0}, failed{0};
+    std::atomic<long long> worst_ms{0};
+    std::thread probe([&] {
+        while (!stop) {
+            const auto a = clock::now();
+            const int fd = connect_from("127.0.0.2", port);
+            std::string resp;
+            if (fd >= 0) {
+                timeval tv{3, 0};
+                ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                const std::string req = "GET /api/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+                (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+                char buf[4096];
+                for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<std::size_t>(n));
+                ::close(fd);
+            }
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - a).count();
+            if (resp.rfind("HTTP/1.1 200", 0) == 0 && resp.find("\"iteration\":7") != std::string::npos) ++answered;
+            else ++failed;
+            if (ms > worst_ms) worst_ms = ms;
+            std::this_thread::sleep_for(500ms);
+        }
+    });
+
+    // The slow client trickles a header line a second into every open
+    // connection for 9 s: without a whole-request deadline that holds a
+    // worker for as long as it goes on. (The first line waits for the
+    // 503s, so that none is lost to a reset from a line sent after it.)
+    std::this_thread::sleep_for(500ms);
+    while (since() < 9.0) {
+        for (auto& c : conns) {
+            if (c.closed) continue;
+            c.got += drain(c.fd, c.closed);
+            if (c.closed) {
+                c.closed_at = since();
+                continue;
+            }
+            if (!c.idle) (void)::send(c.fd, "X-Slow: y\r\n", 11, MSG_NOSIGNAL);
+        }
+        std::this_thread::sleep_for(1s);
+    }
+    stop = true;
+    probe.join();
+
+    int refused = 0, held = 0;
+    for (auto& c : conns) {
+        if (!c.closed) c.got += drain(c.fd, c.closed);
+        ::close(c.fd);
+        EXPECT_TRUE(c.closed) << "a " << (c.idle ? "silent" : "slow") << " connection was still open after 9 s";
+        if (c.got.rfind("HTTP/1.1 503", 0) == 0) {
+            ++refused;
+            EXPECT_LT(c.closed_at, 2.5) << "a refused connection waited for its answer";
+            continue;
+        }
+        // a request that never finished gets an error (cpp-httplib's 400) or nothing, never the state
+        EXPECT_TRUE(c.got.empty() || c.got.rfind("HTTP/1.1 400", 0) == 0) << c.got.substr(0, 80);
+        if (!c.idle) ++held;
+        // closed once the 5 s to send the request whole were up, not before
+        EXPECT_GE(c.closed_at, 4.0);
+        EXPECT_LE(c.closed_at, 8.0); // 5 s, plus this loop's 1 s steps
+
+    }
+    EXPECT_EQ(held, o.max_connections_per_client);
+    EXPECT_EQ(refused, 50 - o.max_connections_per_client);
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_GE(answered.load(), 12);
+    EXPECT_LT(worst_ms.load(), 2000) << "the well-behaved client waited " << worst_ms.load() << " ms";
+    RecordProperty("probe_answers", answered.load());
+    RecordProperty("probe_worst_ms", static_cast<int>(worst_ms.load()));
+    server.stop();
+}

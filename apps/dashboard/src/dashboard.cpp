@@ -11,10 +11,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
 #include <string_view>
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -278,8 +286,210 @@ std::string health_json(const Snapshot& s, std::chrono::steady_clock::time_point
 
 // ---- Server -------------------------------------------------------------------
 
+namespace {
+
+/// A connection's stream with deadlines cpp-httplib lacks: its read
+/// timeout restarts with every byte, so a client sending one header line
+/// every 2 s held a worker for as long as it liked. Here a request must
+/// arrive whole within `request_timeout` of the server starting to wait for
+/// it, and a response must be taken within `write_timeout`.
+class DeadlineStream final : public httplib::Stream {
+public:
+    DeadlineStream(socket_t sock, std::chrono::milliseconds request_timeout, std::chrono::milliseconds write_timeout)
+        : sock_(sock), request_timeout_(request_timeout), write_timeout_(write_timeout) {}
+
+    /// Start waiting for the next request; false when none began in time
+    /// (an idle keep-alive connection, or a client that sends nothing).
+    bool begin_request() {
+        phase_ = phase::reading;
+        deadline_ = clock::now() + request_timeout_;
+        return pos_ < len_ || wait(POLLIN);
+    }
+    [[nodiscard]] bool expired() const noexcept { return expired_; }
+
+    bool is_readable() const override { return pos_ < len_ || wait(POLLIN); }
+    bool is_writable() const override { return wait(POLLOUT); }
+
+    ssize_t read(char* ptr, size_t size) override {
+        if (phase_ != phase::reading) {
+            phase_ = phase::reading;
+            deadline_ = clock::now() + request_timeout_;
+        }
+        if (pos_ == len_) {
+            if (!wait(POLLIN)) return fail();
+            ssize_t n;
+            do n = ::recv(sock_, buf_, sizeof buf_, 0);
+            while (n < 0 && errno == EINTR);
+            if (n <= 0) return n;
+            pos_ = 0;
+            len_ = static_cast<std::size_t>(n);
+        }
+        const std::size_t k = std::min(size, len_ - pos_);
+        std::memcpy(ptr, buf_ + pos_, k);
+        pos_ += k;
+        return static_cast<ssize_t>(k);
+    }
+
+    ssize_t write(const char* ptr, size_t size) override {
+        if (phase_ != phase::writing) {
+            phase_ = phase::writing;
+            deadline_ = clock::now() + write_timeout_;
+        }
+        if (!wait(POLLOUT)) return fail();
+        ssize_t n;
+        do n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        return n;
+    }
+
+    void get_remote_ip_and_port(std::string& ip, int& port) const override { address_of(::getpeername, ip, port); }
+    void get_local_ip_and_port(std::string& ip, int& port) const override { address_of(::getsockname, ip, port); }
+    socket_t socket() const override { return sock_; }
+
+    /// "127.0.0.1" for the peer of `sock`.
+    static std::string peer_ip(socket_t sock) {
+        DeadlineStream s(sock, {}, {});
+        std::string ip;
+        int port = 0;
+        s.get_remote_ip_and_port(ip, port);
+        return ip;
+    }
+
+private:
+    using clock = std::chrono::steady_clock;
+    enum class phase { reading, writing };
+
+    ssize_t fail() {
+        expired_ = true;
+        return -1;
+    }
+    /// poll() for `events` until the deadline; true when the socket is ready.
+    bool wait(short events) const {
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - clock::now()).count();
+            if (left <= 0) return false;
+            pollfd p{sock_, events, 0};
+            const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+            if (r > 0) return true;
+            if (r < 0 && errno != EINTR) return false;
+        }
+    }
+    template <class F>
+    void address_of(F get, std::string& ip, int& port) const {
+        sockaddr_storage a{};
+        socklen_t len = sizeof a;
+        ip.clear();
+        port = 0;
+        if (get(sock_, reinterpret_cast<sockaddr*>(&a), &len) != 0) return;
+        char text[INET6_ADDRSTRLEN] = {};
+        if (a.ss_family == AF_INET) {
+            const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
+            ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+            port = ntohs(v4->sin_port);
+        } else if (a.ss_family == AF_INET6) {
+            const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
+            ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+            port = ntohs(v6->sin6_port);
+        }
+        ip = text;
+    }
+
+    socket_t sock_;
+    std::chrono::milliseconds request_timeout_, write_timeout_;
+    clock::time_point deadline_{};
+    phase phase_ = phase::writing;
+    bool expired_ = false;
+    char buf_[4096];
+    std::size_t pos_ = 0, len_ = 0;
+};
+
+/// cpp-httplib's server with the connection limits of ServerOptions: each
+/// connection is served through a DeadlineStream, and a client address
+/// holds at most `max_per_client` connections at once (more get 503 and
+/// are closed at once, so they never wait for a worker).
+class GuardedServer final : public httplib::Server {
+public:
+    GuardedServer(const ServerOptions& o)
+        : request_timeout_(o.request_timeout), write_timeout_(o.write_timeout),
+          max_per_client_(std::max(1, o.max_connections_per_client)), logger_(o.logger) {}
+
+    /// cpp-httplib listens with a backlog of 5: a burst of clients beyond
+    /// that waits for SYN retries (1 s, 3 s, 7 s). Listening again on the
+    /// bound socket raises it.
+    void widen_backlog() {
+        if (svr_sock_ != INVALID_SOCKET) (void)::listen(svr_sock_, SOMAXCONN);
+    }
+
+private:
+    bool process_and_close_socket(socket_t sock) override {
+        const std::string ip = DeadlineStream::peer_ip(sock);
+        bool ret = false;
+        if (admit(ip)) {
+            struct Leave {
+                GuardedServer& s;
+                const std::string& ip;
+                ~Leave() { s.leave(ip); }
+            } leave{*this, ip};
+            DeadlineStream strm(sock, request_timeout_, write_timeout_);
+            for (std::size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
+                if (!strm.begin_request()) break;
+                bool closed = false;
+                ret = process_request(strm, left == 1, closed, nullptr);
+                // A request that ran out of time got its 400; it is not
+                // kept alive for another slow one.
+                if (!ret || closed || strm.expired()) break;
+            }
+        } else {
+            static constexpr std::string_view body =
+                R"({"error":"too many connections from this address; retry in a while"})";
+            const std::string busy =
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 2\r\n"
+                "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+            (void)::send(sock, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        ::shutdown(sock, SHUT_RDWR);
+        ::close(sock);
+        return ret;
+    }
+
+    bool admit(const std::string& ip) {
+        std::lock_guard lock(mu_);
+        int& n = per_client_[ip];
+        if (n < max_per_client_) {
+            ++n;
+            return true;
+        }
+        ++refused_;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_report_ > std::chrono::seconds(10)) {
+            last_report_ = now;
+            if (logger_)
+                logger_->warn("dashboard: {} holds {} connections, the most one address may; refused {} "
+                              "connection(s) with 503 so far",
+                              ip, n, refused_);
+        }
+        return false;
+    }
+    void leave(const std::string& ip) {
+        std::lock_guard lock(mu_);
+        auto it = per_client_.find(ip);
+        if (it != per_client_.end() && --it->second <= 0) per_client_.erase(it);
+    }
+
+    std::chrono::milliseconds request_timeout_, write_timeout_;
+    int max_per_client_;
+    std::shared_ptr<spdlog::logger> logger_;
+    std::mutex mu_;
+    std::map<std::string, int> per_client_;
+    std::uint64_t refused_ = 0;
+    std::chrono::steady_clock::time_point last_report_{};
+};
+
+} // namespace
+
 struct Server::Impl {
-    Impl() {
+    explicit Impl(const ServerOptions& o) : http(o) {
         // cpp-httplib's default sets SO_REUSEPORT, with which a second server
         // of ours binds the same port and the kernel spreads clients over
         // both. SO_REUSEADDR alone: a restart may reuse a port in TIME_WAIT,
@@ -289,7 +499,7 @@ struct Server::Impl {
             (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
         });
     }
-    httplib::Server http;
+    GuardedServer http;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
@@ -340,17 +550,20 @@ std::string bind_failure_reason(const std::string& host, int port) {
 
 } // namespace
 
+namespace {
+ServerOptions with_logger(ServerOptions o) {
+    if (!o.logger) o.logger = spdlog::default_logger();
+    return o;
+}
+} // namespace
+
 Server::Server(std::shared_ptr<SnapshotHub> hub, ServerOptions options)
-    : hub_(std::move(hub)), options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+    : hub_(std::move(hub)), options_(with_logger(std::move(options))), impl_(std::make_unique<Impl>(options_)) {
     if (!hub_) throw Error(errc::invalid_argument, "dashboard server needs a snapshot hub");
-    if (!options_.logger) options_.logger = spdlog::default_logger();
     auto& http = impl_->http;
     const int threads = std::max(1, options_.threads);
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-    http.set_keep_alive_timeout(options_.keep_alive_seconds);
     http.set_keep_alive_max_count(20); // a busy keep-alive client gives its worker back regularly
-    http.set_read_timeout(5, 0);
-    http.set_write_timeout(5, 0);
     http.set_payload_max_length(64 * 1024);
     http.set_default_headers({
         {"X-Content-Type-Options", "nosniff"},
@@ -457,6 +670,7 @@ void Server::start() {
                                   ": " + reason + "; stop the other program or choose another port in the "
                                   "[dashboard] section of config.toml (port = ...)");
     }
+    impl_->http.widen_backlog();
     thread_ = std::thread([this] { impl_->http.listen_after_bind(); });
     // stop() is only reliable once the accept loop runs: wait for it.
     for (int i = 0; i < 2000 && !impl_->http.is_running(); ++i)

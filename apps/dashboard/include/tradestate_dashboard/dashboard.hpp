@@ -167,8 +167,17 @@ private:
 struct ServerOptions {
     std::string bind = "127.0.0.1";
     int port = 8888;             ///< 0: any free port (see Server::port())
-    int threads = 8;             ///< worker threads: bounds concurrent connections
-    int keep_alive_seconds = 5;
+    int threads = 64;            ///< worker threads: bounds the connections served at once
+    /// Connections one client address may hold at once; more are answered
+    /// 503 at once, so one client never takes every worker.
+    int max_connections_per_client = 16;
+    /// A request must arrive whole within this, counted from when the
+    /// server starts waiting for it (an idle keep-alive connection closes
+    /// after it too): a client sending a byte at a time holds a worker no
+    /// longer than this.
+    std::chrono::milliseconds request_timeout{5000};
+    /// A response must be taken by the client within this.
+    std::chrono::milliseconds write_timeout{10000};
     std::shared_ptr<spdlog::logger> logger; ///< null: spdlog's default logger
 };
 
