@@ -41,6 +41,9 @@ constexpr std::uint32_t flag_closed = 1; // an archive file under archive/
 constexpr std::size_t file_header_bytes = 16;
 constexpr char record_magic[4] = {'T', 'S', 'R', 'C'};
 constexpr std::size_t record_header_bytes = 72;
+/// A saved_at stamp is ~32 bytes ("2025-09-29T11:49:10.218268+05:30"); a longer
+/// length field in a record the file ends inside is damage, not a torn append.
+constexpr std::uint16_t max_saved_at_bytes = 64;
 constexpr char index_magic[8] = {'T', 'S', 'A', 'R', 'C', 'I', 'D', 'X'};
 constexpr const char* suffix = ".tsarc";
 
@@ -125,10 +128,18 @@ bool parse_record(std::string_view data, std::uint64_t base, std::uint64_t off, 
     const std::uint64_t left = data.size() - rel;
     r = Rec{};
     r.offset = off;
+    // Before its header checksum is read, a record the file seems to end
+    // inside is an interrupted append only if no record follows it (a
+    // damaged length field in an earlier record looks the same otherwise).
+    const auto last_in_file = [&] {
+        return left <= 4 || data.substr(static_cast<std::size_t>(rel) + 4).find(std::string_view(record_magic, 4)) ==
+                                std::string_view::npos;
+    };
     if (left < record_header_bytes) {
         why = "truncated record header (" + std::to_string(left) + " of " + std::to_string(record_header_bytes) +
               " bytes)";
-        r.cut_short = std::memcmp(data.data() + rel, record_magic, std::min<std::uint64_t>(left, 4)) == 0;
+        r.cut_short = std::memcmp(data.data() + rel, record_magic, std::min<std::uint64_t>(left, 4)) == 0 &&
+                      last_in_file();
         return false;
     }
     const char* h = data.data() + rel;
@@ -141,7 +152,7 @@ bool parse_record(std::string_view data, std::uint64_t base, std::uint64_t off, 
     const std::size_t env = envelope_size(version);
     if (left < record_header_bytes + sl + env) {
         why = "truncated record header";
-        r.cut_short = true;
+        r.cut_short = sl <= max_saved_at_bytes && last_in_file();
         return false;
     }
     const std::string_view saved_at(h + record_header_bytes, sl);
@@ -385,7 +396,7 @@ public:
         if (cfg_.archive_daily && !st.first_day.empty()) {
             const auto d = day_of(meta.saved_at);
             if (!d.empty() && d > st.first_day) {
-                (void)archive_locked(session);
+                (void)archive_locked(session, d); // every earlier day is complete now
                 st = prepare_live(session);
             }
         }
@@ -594,12 +605,12 @@ public:
             // A last record the live file ends inside is what a crash in the
             // middle of an append leaves: that save never returned. Whether an
             // acknowledged save is missing is the session's to say (its mark;
-            // `tradestate verify` asks it), so here it is a warning. Other bad
+            // `tradestate verify` asks it), so here it is information. Other bad
             // tails (no record magic, a bad header checksum) are damage, and so
             // is any bad tail of a day archive, which is written whole.
             if (!sc.tail_problem.empty()) {
                 const bool interrupted = live && sc.tail_cut_short;
-                rep.findings.push_back({interrupted ? Finding::severity::warning : Finding::severity::error,
+                rep.findings.push_back({interrupted ? Finding::severity::info : Finding::severity::error,
                                         p.string() + " offset " + std::to_string(sc.tail_offset),
                                         sc.tail_problem +
                                             (interrupted ? " (an interrupted save leaves this; the next save moves these bytes aside)"
@@ -725,7 +736,7 @@ public:
             throw Error(errc::not_found, "session '" + session + "' does not exist in " + opts_.state_dir.string());
         FlockGuard lock(lock_of(session), true);
         (void)prepare_live(session);
-        return archive_locked(session);
+        return archive_locked(session, {});
     }
 
 private:
@@ -1028,21 +1039,31 @@ private:
     /// With the writer lock held: move every record but the newest into
     /// archive/<session>-<day>.tsarc, restart the live file from the newest,
     /// and delete archives older than keep_archive_days.
-    std::string archive_locked(const std::string& session) {
+    /// Move the snapshots of completed trading days — days before `today`
+    /// (empty: the day of the newest snapshot, the session's current
+    /// trading day) — into one archive file per day. The newest snapshot
+    /// always stays in the live file.
+    std::string archive_locked(const std::string& session, std::string today) {
         const auto path = live_of(session);
         const auto data = detail::read_file(path, opts_.max_file_bytes);
         auto sc = scan_bytes(data);
         std::vector<const Rec*> good;
         for (const auto& r : sc.recs)
             if (r.ok) good.push_back(&r);
-        if (good.size() <= 1)
-            return "session '" + session + "': nothing to archive (the live file holds " + std::to_string(good.size()) +
-                   " snapshot(s))";
+        if (good.empty()) return "session '" + session + "': nothing to archive (the live file holds no snapshot)";
+        if (today.empty()) today = day_of(good.back()->meta.saved_at);
         std::map<std::string, std::vector<const Rec*>> by_day;
-        for (std::size_t i = 0; i + 1 < good.size(); ++i) {
+        std::vector<const Rec*> keep;
+        for (std::size_t i = 0; i < good.size(); ++i) {
             auto d = day_of(good[i]->meta.saved_at);
-            by_day[d.empty() ? "0000-00-00" : d].push_back(good[i]);
+            if (d.empty()) d = "0000-00-00";
+            if (i + 1 < good.size() && d < today) by_day[d].push_back(good[i]);
+            else keep.push_back(good[i]);
         }
+        if (by_day.empty())
+            return "session '" + session + "': nothing to archive (the live file's " + std::to_string(good.size()) +
+                   " snapshot(s) are of " + (today.empty() ? std::string("the current trading day") : today) +
+                   ", the current trading day)";
         std::error_code ec;
         fs::create_directories(archive_dir(), ec);
         if (ec) throw Error(errc::io, "cannot create " + archive_dir().string() + ": " + ec.message());
@@ -1068,10 +1089,11 @@ private:
             detail::write_file_atomic(target, out, opts_.fsync);
             moved += recs.size();
         }
-        rewrite_live(session, data, {good.back()});
-        std::string summary = "session '" + session + "': archived " + std::to_string(moved) + " snapshot(s) into " +
-                              std::to_string(by_day.size()) + " file(s) under " + archive_dir().string() +
-                              "; the live file restarts from sequence " + std::to_string(good.back()->seq);
+        rewrite_live(session, data, keep);
+        std::string summary = "session '" + session + "': archived " + std::to_string(moved) + " snapshot(s) of " +
+                              std::to_string(by_day.size()) + " completed day(s) under " + archive_dir().string() +
+                              "; the live file keeps " + std::to_string(keep.size()) + " snapshot(s), from sequence " +
+                              std::to_string(keep.front()->seq);
         // Retention.
         const auto newest_day = day_of(good.back()->meta.saved_at);
         if (cfg_.keep_archive_days > 0 && !newest_day.empty()) {
