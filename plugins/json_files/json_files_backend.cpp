@@ -77,9 +77,9 @@ bool path_exists(const fs::path& p) {
     return fs::exists(p, ec);
 }
 
-/// `fno_system_state.<N>.json` -> N.
-std::optional<std::uint64_t> backup_sequence(const std::string& file) {
-    const std::string prefix = std::string(main_stem) + ".", suffix = ".json";
+/// `<stem>.<N>.json` (`fno_system_state.<N>.json`) -> N.
+std::optional<std::uint64_t> backup_sequence(const std::string& file, const std::string& stem) {
+    const std::string prefix = stem + ".", suffix = ".json";
     if (file.size() <= prefix.size() + suffix.size() || file.compare(0, prefix.size(), prefix) != 0 ||
         file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0)
         return std::nullopt;
@@ -92,16 +92,36 @@ std::optional<std::uint64_t> backup_sequence(const std::string& file) {
     return v;
 }
 
-std::string backup_file_name(std::uint64_t seq) {
-    return std::string(main_stem) + "." + std::to_string(seq) + ".json";
+std::string backup_file_name(const std::string& stem, std::uint64_t seq) {
+    return stem + "." + std::to_string(seq) + ".json";
+}
+
+/// Where a session's files are.
+///  - `default`: the seed's files in the state dir (fno_system_state.json,
+///    its views, backups/fno_system_state.<N>.json);
+///  - a name ending in `.json`, the seed's custom file name
+///    (`save_system_state("my_session.json")`): that file in the state dir,
+///    its backups as backups/my_session.<N>.json, no views (the state dir's
+///    view files are the default session's);
+///  - any other name: the seed's files in sessions/<name>/.
+struct Place {
+    fs::path dir;     ///< the main file's directory: views, lock, kept-aside copies
+    fs::path main;    ///< the main file
+    fs::path backups; ///< the backup directory
+    std::string stem; ///< backups are <stem>.<N>.json
+    bool views = true;
+};
+
+[[nodiscard]] bool names_a_file(const std::string& session) {
+    return session.size() > 5 && session.ends_with(".json");
 }
 
 /// Backups of a session, newest (highest sequence) first.
-std::vector<std::pair<std::uint64_t, fs::path>> list_backups(const fs::path& backup_dir) {
+std::vector<std::pair<std::uint64_t, fs::path>> list_backups(const Place& pl) {
     std::vector<std::pair<std::uint64_t, fs::path>> out;
     std::error_code ec;
-    for (auto it = fs::directory_iterator(backup_dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-        if (auto s = backup_sequence(it->path().filename().string())) out.emplace_back(*s, it->path());
+    for (auto it = fs::directory_iterator(pl.backups, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        if (auto s = backup_sequence(it->path().filename().string(), pl.stem)) out.emplace_back(*s, it->path());
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     return out;
@@ -333,7 +353,11 @@ void read_meta(const fs::path& p, const json::object& ts, Parsed& out, std::stri
 
 /// Read, parse and verify one main (or backup) file.
 Parsed read_verified(const fs::path& p, std::uint64_t max_bytes) {
-    const std::string text = detail::read_file(p, max_bytes);
+    const std::string bytes = detail::read_file(p, max_bytes);
+    // A UTF-8 byte order mark (what Windows editors put first) is not JSON:
+    // it is skipped, and the next save writes the file without it.
+    std::string_view text = bytes;
+    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
     json::value root = detail::parse(text, p.string());
     if (!root.is_object()) corrupt(p, "the top level is not a JSON object");
     auto& obj = root.get_object();
@@ -454,11 +478,13 @@ public:
             views.emplace_back(v, &kv.value());
         }
 
-        const fs::path dir = session_dir(session);
+        const Place pl = place(session);
+        const fs::path& dir = pl.dir;
         make_dirs(dir);
-        const fs::path main = dir / main_file_name;
-        if (detail::remove_stale_temps(dir) + detail::remove_stale_temps(dir / "backups"))
+        const fs::path& main = pl.main;
+        if (detail::remove_stale_temps(dir) + detail::remove_stale_temps(pl.backups))
             opts_.logger->debug("json-files: removed temp files left by an interrupted save in {}", dir.string());
+        if (!pl.views) views.clear(); // a custom file name is the main file alone, as in the seed
 
         // Sequence: one above everything this session has stored.
         std::uint64_t prev = 0;
@@ -477,8 +503,7 @@ public:
             }
             if (main_seq) prev = *main_seq;
         }
-        const fs::path bdir = dir / "backups";
-        const auto backups = list_backups(bdir);
+        const auto backups = list_backups(pl);
         if (!backups.empty()) prev = std::max(prev, backups.front().first);
         const std::uint64_t seq = prev + 1;
 
@@ -510,13 +535,13 @@ public:
         text += ",\n    \"checksum\": \"" + sum + "\"\n  }\n}\n";
 
         // Keep the current main file as a backup: a hard link, no copy.
-        if (main_exists && main_seq && opts_.keep_backups > 0) keep_as_backup(main, bdir, *main_seq);
+        if (main_exists && main_seq && opts_.keep_backups > 0) keep_as_backup(pl, *main_seq);
 
         detail::write_file_atomic(main, text, opts_.fsync, [&](const detail::FileId& id) { expect_main(session, id); });
         for (const auto& [vname, value] : views)
             detail::write_file_atomic(dir / (vname + ".json"), detail::print(*value) + "\n", opts_.fsync);
 
-        prune_backups(bdir);
+        prune_backups(pl);
         opts_.logger->debug("json-files: saved session '{}' sequence {} to {} ({} bytes)", session, seq,
                             main.string(), text.size());
         return seq;
@@ -529,24 +554,39 @@ public:
 
     [[nodiscard]] std::vector<SessionInfo> list() override {
         std::vector<std::string> names;
-        if (session_present(opts_.state_dir)) names.emplace_back(default_session);
+        if (session_present(place(default_session))) names.emplace_back(default_session);
         std::error_code ec;
+        // Sessions with a custom file name: the other *.json files of the state dir.
+        std::vector<std::string> default_views = seed_views;
+        if (auto t = read_tail_meta(opts_.state_dir / main_file_name))
+            for (const auto& v : t->views) default_views.push_back(v);
+        for (auto it = fs::directory_iterator(opts_.state_dir, ec); !ec && it != fs::directory_iterator();
+             it.increment(ec)) {
+            const std::string n = it->path().filename().string();
+            if (!names_a_file(n) || !is_valid_session_name(n) || n == main_file_name) continue;
+            const std::string stem = n.substr(0, n.size() - 5);
+            if (std::find(default_views.begin(), default_views.end(), stem) != default_views.end()) continue;
+            std::error_code e2;
+            if (it->is_regular_file(e2)) names.push_back(n);
+        }
+        ec.clear();
         for (auto it = fs::directory_iterator(opts_.state_dir / "sessions", ec); !ec && it != fs::directory_iterator();
              it.increment(ec)) {
             const std::string n = it->path().filename().string();
             if (n == default_session || !is_valid_session_name(n)) continue;
             std::error_code e2;
-            if (it->is_directory(e2) && session_present(it->path())) names.push_back(n);
+            if (it->is_directory(e2) && !names_a_file(n) && session_present(place(n))) names.push_back(n);
         }
         std::sort(names.begin(), names.end());
         std::vector<SessionInfo> out;
         for (const auto& n : names) {
             SessionInfo info;
             info.session = n;
-            const fs::path dir = session_dir(n);
-            const fs::path main = dir / main_file_name;
+            const Place pl = place(n);
+            const fs::path& dir = pl.dir;
+            const fs::path& main = pl.main;
             info.location = main.string();
-            std::vector<std::string> view_names = seed_views;
+            std::vector<std::string> view_names = pl.views ? seed_views : std::vector<std::string>{};
             try {
                 auto r = load_impl(n);
                 if (r) {
@@ -557,7 +597,7 @@ public:
             } catch (const Error& e) {
                 info.location += " (corrupt: " + std::string(e.what()) + ")";
             }
-            if (auto t = read_tail_meta(main))
+            if (auto t = read_tail_meta(main); t && pl.views)
                 for (const auto& v : t->views)
                     if (std::find(view_names.begin(), view_names.end(), v) == view_names.end()) view_names.push_back(v);
             for (const auto& v : view_names) {
@@ -571,29 +611,29 @@ public:
 
     [[nodiscard]] bool exists(const std::string& session) override {
         validate_session_name(session);
-        return session_present(session_dir(session));
+        return session_present(place(session));
     }
 
     bool remove(const std::string& session) override {
         validate_session_name(session);
-        const fs::path dir = session_dir(session);
-        if (!session_present(dir)) return false;
-        const fs::path main = dir / main_file_name;
-        std::vector<std::string> view_names = seed_views;
-        if (auto t = read_tail_meta(main))
+        const Place pl = place(session);
+        const fs::path& dir = pl.dir;
+        if (!session_present(pl)) return false;
+        const fs::path& main = pl.main;
+        std::vector<std::string> view_names = pl.views ? seed_views : std::vector<std::string>{};
+        if (auto t = read_tail_meta(main); t && pl.views)
             for (const auto& v : t->views) view_names.push_back(v);
         auto rm = [&](const fs::path& p) {
             if (::unlink(p.c_str()) != 0 && errno != ENOENT) detail::throw_io("remove", p, errno);
         };
         rm(main);
         for (const auto& v : view_names) rm(dir / (v + ".json"));
-        const fs::path bdir = dir / "backups";
-        for (const auto& b : list_backups(bdir)) rm(b.second);
-        ::rmdir(bdir.c_str()); // only if empty
-        (void)detail::remove_stale_temps(dir);
+        for (const auto& b : list_backups(pl)) rm(b.second);
+        ::rmdir(pl.backups.c_str()); // only if empty
+        (void)detail::remove_stale_temps(dir, names_a_file(session) ? session : std::string());
         if (session != default_session) {
             rm(lock_path(session));
-            ::rmdir(dir.c_str()); // only if nothing foreign is left in it
+            if (!names_a_file(session)) ::rmdir(dir.c_str()); // only if nothing foreign is left in it
         }
         if (opts_.fsync && path_exists(dir)) detail::fsync_directory(dir);
         opts_.logger->info("json-files: removed session '{}' from {}", session, dir.string());
@@ -604,18 +644,19 @@ public:
         validate_session_name(session);
         VerifyReport rep;
         rep.session = session;
-        const fs::path dir = session_dir(session);
+        const Place pl = place(session);
+        const fs::path& dir = pl.dir;
         using sev = Finding::severity;
-        if (!session_present(dir)) {
+        if (!session_present(pl)) {
             rep.findings.push_back({sev::error, dir.string(),
-                                    "session '" + session + "' does not exist (no " + std::string(main_file_name) +
-                                        " and no backups in " + dir.string() + ")"});
+                                    "session '" + session + "' does not exist (no " + pl.main.string() +
+                                        " and no backups in " + pl.backups.string() + ")"});
             return rep;
         }
-        const fs::path main = dir / main_file_name;
-        std::vector<std::string> view_names = seed_views;
+        const fs::path& main = pl.main;
+        std::vector<std::string> view_names = pl.views ? seed_views : std::vector<std::string>{};
         bool main_ok = false;
-        const auto backups = list_backups(dir / "backups");
+        const auto backups = list_backups(pl);
         if (!path_exists(main)) {
             rep.findings.push_back({sev::error, main.string(), "the main file is missing; only backups are left"});
         } else {
@@ -623,7 +664,7 @@ public:
                 auto p = read_verified(main, opts_.max_file_bytes);
                 main_ok = true;
                 for (const auto& v : p.views)
-                    if (std::find(view_names.begin(), view_names.end(), v) == view_names.end()) view_names.push_back(v);
+                    if (pl.views && std::find(view_names.begin(), view_names.end(), v) == view_names.end()) view_names.push_back(v);
                 bool checked_backup = false;
                 for (const auto& b : backups)
                     if (b.first > 0 && read_tail_meta(b.second)) checked_backup = true;
@@ -678,21 +719,42 @@ public:
 
     [[nodiscard]] std::unique_ptr<WriterLease> acquire_writer(const std::string& session) override {
         validate_session_name(session);
-        make_dirs(session_dir(session));
+        make_dirs(place(session).dir);
         return std::make_unique<detail::FileLease>(lock_path(session), session);
     }
 
 private:
-    [[nodiscard]] fs::path session_dir(const std::string& session) const {
-        if (session == default_session) return opts_.state_dir;
-        return opts_.state_dir / "sessions" / session;
+    /// Where `session`'s files are (see Place). A custom file name may not
+    /// be one of the default session's own files.
+    [[nodiscard]] Place place(const std::string& session) const {
+        Place pl;
+        if (session == default_session || names_a_file(session)) {
+            pl.dir = opts_.state_dir;
+            pl.backups = opts_.state_dir / "backups";
+        } else {
+            pl.dir = opts_.state_dir / "sessions" / session;
+            pl.backups = pl.dir / "backups";
+        }
+        if (names_a_file(session)) {
+            pl.stem = session.substr(0, session.size() - 5);
+            pl.main = pl.dir / session;
+            pl.views = false;
+            if (pl.stem == main_stem || std::find(seed_views.begin(), seed_views.end(), pl.stem) != seed_views.end())
+                throw Error(errc::invalid_argument, "session name '" + session + "' is a file of the default session (" +
+                                                        (opts_.state_dir / session).string() +
+                                                        "); use the session 'default', or another file name");
+        } else {
+            pl.stem = main_stem;
+            pl.main = pl.dir / main_file_name;
+        }
+        return pl;
     }
     [[nodiscard]] fs::path lock_path(const std::string& session) const {
-        return session_dir(session) / ("." + session + ".lock");
+        return place(session).dir / ("." + session + ".lock");
     }
 
-    static bool session_present(const fs::path& dir) {
-        return path_exists(dir / main_file_name) || !list_backups(dir / "backups").empty();
+    static bool session_present(const Place& pl) {
+        return path_exists(pl.main) || !list_backups(pl).empty();
     }
 
     static void make_dirs(const fs::path& dir) {
@@ -702,9 +764,11 @@ private:
     }
 
     /// Hard-link the current main file into backups/ under its sequence.
-    void keep_as_backup(const fs::path& main, const fs::path& bdir, std::uint64_t seq) {
+    void keep_as_backup(const Place& pl, std::uint64_t seq) {
+        const fs::path& main = pl.main;
+        const fs::path& bdir = pl.backups;
         make_dirs(bdir);
-        const fs::path target = bdir / backup_file_name(seq);
+        const fs::path target = bdir / backup_file_name(pl.stem, seq);
         if (::link(main.c_str(), target.c_str()) != 0) {
             const int e = errno;
             if (e == EEXIST) {
@@ -728,8 +792,8 @@ private:
         if (opts_.fsync) detail::fsync_directory(bdir);
     }
 
-    void prune_backups(const fs::path& bdir) {
-        auto backups = list_backups(bdir);
+    void prune_backups(const Place& pl) {
+        auto backups = list_backups(pl);
         const auto keep = static_cast<std::size_t>(opts_.keep_backups);
         for (std::size_t i = keep; i < backups.size(); ++i) {
             if (::unlink(backups[i].second.c_str()) != 0 && errno != ENOENT)
@@ -781,9 +845,9 @@ private:
     /// missing, older than a backup (rolled back) or lacks the envelope
     /// while checked backups exist (rewritten by another program).
     std::optional<LoadResult> load_impl(const std::string& session) {
-        const fs::path dir = session_dir(session);
-        const fs::path main = dir / main_file_name;
-        const auto backups = list_backups(dir / "backups");
+        const Place pl = place(session);
+        const fs::path& main = pl.main;
+        const auto backups = list_backups(pl);
         std::string failure;
         std::vector<std::string> kept;
         if (path_exists(main)) {
@@ -838,7 +902,7 @@ private:
             }
         }
         throw Error(errc::corrupt, "session '" + session + "' cannot be loaded: " + failure +
-                                       (tried.empty() ? "; there are no backups in " + (dir / "backups").string()
+                                       (tried.empty() ? "; there are no backups in " + pl.backups.string()
                                                       : "; no backup verifies either:" + tried) +
                                        (kept.empty() ? "" : "\nthe damaged file is kept as " + kept.front()) +
                                        "\nrestore the file from elsewhere or remove the session");
@@ -861,7 +925,7 @@ public:
 
     /// The main file is still one this process wrote (or found at its first check).
     [[nodiscard]] bool in_place(const std::string& session) override {
-        const auto id = detail::file_id(session_dir(session) / main_file_name);
+        const auto id = detail::file_id(place(session).main);
         if (!id) return false;
         std::lock_guard lk(expected_mu_);
         auto& v = expected_[session];
@@ -877,26 +941,32 @@ public:
     void rename(const std::string& from, const std::string& to) override {
         validate_session_name(from);
         validate_session_name(to);
-        if (session_present(session_dir(to)))
+        const Place a = place(from), b = place(to);
+        if (session_present(b))
             throw Error(errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': it exists");
-        const fs::path src = session_dir(from), dst = session_dir(to);
+        const fs::path& src = a.dir;
+        const fs::path& dst = b.dir;
         make_dirs(dst);
-        std::vector<std::string> names = seed_views;
-        if (auto t = read_tail_meta(src / main_file_name))
+        std::vector<std::string> names = a.views && b.views ? seed_views : std::vector<std::string>{};
+        if (auto t = read_tail_meta(a.main); t && a.views && b.views)
             for (const auto& v : t->views) names.push_back(v);
-        auto mv = [&](const fs::path& a, const fs::path& b) {
-            if (!path_exists(a)) return;
-            if (::rename(a.c_str(), b.c_str()) != 0) detail::throw_io("move " + a.string() + " to", b, errno);
+        auto mv = [&](const fs::path& x, const fs::path& y) {
+            if (!path_exists(x)) return;
+            if (::rename(x.c_str(), y.c_str()) != 0) detail::throw_io("move " + x.string() + " to", y, errno);
         };
-        mv(src / main_file_name, dst / main_file_name);
+        mv(a.main, b.main);
         for (const auto& v : names) mv(src / (v + ".json"), dst / (v + ".json"));
-        mv(src / "backups", dst / "backups");
+        const auto backups = list_backups(a);
+        if (!backups.empty()) make_dirs(b.backups);
+        for (const auto& [seq, path] : backups) mv(path, b.backups / backup_file_name(b.stem, seq));
+        ::rmdir(a.backups.c_str()); // only if empty
         std::error_code ec;
         std::vector<fs::path> aside;
+        const std::string corrupt = a.main.filename().string() + ".corrupt-";
         for (auto it = fs::directory_iterator(src, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-            if (it->path().filename().string().rfind(std::string(main_file_name) + ".corrupt-", 0) == 0)
-                aside.push_back(it->path());
-        for (const auto& a : aside) mv(a, dst / a.filename());
+            if (it->path().filename().string().rfind(corrupt, 0) == 0) aside.push_back(it->path());
+        for (const auto& x : aside)
+            mv(x, dst / (b.main.filename().string() + x.filename().string().substr(a.main.filename().string().size())));
         if (opts_.fsync) {
             detail::fsync_directory(dst);
             detail::fsync_directory(src);

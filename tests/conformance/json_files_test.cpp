@@ -121,6 +121,81 @@ TEST_F(JsonFiles, PythonWrittenVariantsLoad) {
     }
 }
 
+TEST_F(JsonFiles, AByteOrderMarkBeforeAFileIsSkipped) {
+    const std::string seed = read_text(data_dir / "seed_fno_system_state.json");
+    detail::write_file_atomic(state_ / "fno_system_state.json", "\xEF\xBB\xBF" + seed, false);
+    auto r = b_->load("default");
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(same_doc(r->doc, detail::parse(seed, "seed")));
+    EXPECT_TRUE(b_->verify("default").ok());
+    // one of ours with a mark put before it still verifies its checksum
+    Document d;
+    d.main = r->doc;
+    (void)b_->save("default", d, meta_of(d.main));
+    const auto ours = read_text(state_ / "fno_system_state.json");
+    ASSERT_EQ(ours.front(), '{');
+    detail::write_file_atomic(state_ / "fno_system_state.json", "\xEF\xBB\xBF" + ours, false);
+    r = reopen()->load("default");
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->checked);
+    EXPECT_FALSE(r->recovered);
+    EXPECT_TRUE(same_doc(r->doc, d.main));
+}
+
+// The seed's save_system_state("my_session.json"): that file in the state dir.
+TEST_F(JsonFiles, ASessionNamedLikeAFileIsThatFileInTheStateDir) {
+    const auto doc = make_doc(3, 2, 1, 5);
+    const auto d = as_document(doc);
+    b_->save("default", d, meta_of(doc));
+    for (int i = 0; i < 3; ++i) b_->save("my_session.json", as_document(make_doc(i, 1, 2, 3)), meta_of(make_doc(i, 1, 2, 3)));
+    EXPECT_TRUE(fs::is_regular_file(state_ / "my_session.json"));
+    EXPECT_FALSE(fs::exists(state_ / "sessions" / "my_session.json"));
+    EXPECT_TRUE(fs::is_regular_file(state_ / "backups" / "my_session.2.json"));
+    // the default session's files are its own
+    EXPECT_TRUE(same_doc(b_->load("default")->doc, doc));
+    EXPECT_EQ(detail::parse(read_text(state_ / "current_state.json"), "v"), d.views.at("current_state"));
+    auto r = b_->load("my_session.json");
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(same_doc(r->doc, make_doc(2, 1, 2, 3)));
+    EXPECT_EQ(r->source, (state_ / "my_session.json").string());
+    const auto l = b_->list();
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0].session, "default");
+    EXPECT_EQ(l[1].session, "my_session.json");
+    EXPECT_EQ(l[1].location, (state_ / "my_session.json").string());
+    EXPECT_TRUE(l[1].companions.empty());
+    EXPECT_TRUE(b_->verify("my_session.json").ok());
+    // damage falls back to its own backups, never to the default session's
+    detail::write_file_atomic(state_ / "my_session.json", "{ broken", false);
+    r = reopen()->load("my_session.json");
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->recovered);
+    EXPECT_TRUE(same_doc(r->doc, make_doc(1, 1, 2, 3)));
+    // a file another program wrote under that name loads as the seed's does
+    fs::copy_file(data_dir / "seed_fno_system_state.json", state_ / "seed_copy.json");
+    r = b_->load("seed_copy.json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->meta.iteration, 25);
+    // renamed (what --fresh does) it becomes a directory session, backups and all
+    b_->rename("my_session.json", "my_session-old");
+    EXPECT_FALSE(fs::exists(state_ / "my_session.json"));
+    EXPECT_FALSE(fs::exists(state_ / "backups" / "my_session.2.json"));
+    EXPECT_TRUE(fs::is_regular_file(state_ / "sessions" / "my_session-old" / "backups" / "fno_system_state.2.json"));
+    EXPECT_TRUE(b_->exists("my_session-old"));
+    EXPECT_TRUE(b_->remove("my_session-old"));
+    EXPECT_TRUE(same_doc(b_->load("default")->doc, doc));
+    // the default session's own files are not names
+    for (const std::string n : {"fno_system_state.json", "current_state.json", "shared_portfolio_state.json"}) {
+        try {
+            (void)b_->load(n);
+            ADD_FAILURE() << n << " was taken as a session";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), errc::invalid_argument);
+            EXPECT_NE(std::string(e.what()).find("the session 'default'"), std::string::npos) << e.what();
+        }
+    }
+}
+
 TEST_F(JsonFiles, TheSeedsThreeFileNames) {
     const auto doc = make_doc(3, 2, 1, 5);
     auto d = as_document(doc);
