@@ -35,6 +35,7 @@
 #include <vector>
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -112,17 +113,27 @@ public:
             std::error_code ec;
             const bool is_dir = std::filesystem::is_directory(d, ec);
             any_dir = any_dir || is_dir;
-            where += "\n  " + d.string() + (is_dir ? "" : " (does not exist)");
+            where += "\n  " + resolved(d) + (is_dir ? "" : " (does not exist)");
         }
         auto found = available();
         std::string list;
         for (const auto& n : found) list += (list.empty() ? "" : ", ") + n;
-        if (!any_dir)
-            throw Error(errc::not_found, "no plugin directory found; looked in:" + where +
-                                             "\nset persistence.plugin_dir in config.toml to the directory holding " +
-                                             plugin_file_name(name));
+        const std::string hint = "\nset persistence.plugin_dir in config.toml to the directory holding " +
+                                 plugin_file_name(name) + " (a build puts the plugins in <build>/lib/tradestate/plugins)";
+        if (!any_dir) throw Error(errc::not_found, "no plugin directory found; looked in:" + where + hint);
+        if (found.empty())
+            throw Error(errc::not_found, "no tradestate plugins (" + std::string(plugin_file_prefix) + "*" +
+                                             plugin_file_suffix + ") in:" + where + hint);
         throw Error(errc::not_found, "unknown backend '" + name + "': no " + plugin_file_name(name) + " in:" + where +
-                                         "\navailable backends: " + (list.empty() ? "(none)" : list));
+                                         "\navailable backends: " + list);
+    }
+
+    /// `d` as written and, when that differs, the directory it names.
+    [[nodiscard]] static std::string resolved(const std::filesystem::path& d) {
+        std::error_code ec;
+        auto abs = std::filesystem::weakly_canonical(std::filesystem::absolute(d, ec), ec);
+        if (ec || abs.empty() || abs == d) return d.string();
+        return d.string() + " (= " + abs.string() + ")";
     }
 
     /// Load the plugin for `name` and create a backend with `opts`.
@@ -167,6 +178,7 @@ private:
     /// plugin's own code runs before these checks pass.
     void load_checked(Holder& holder, const std::filesystem::path& file, const std::string& expected_name) const {
         refuse_if_others_can_write(file);
+        refuse_foreign_machine(file);
         boost::dll::fs::error_code ec;
         holder.lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
         if (ec) {
@@ -230,6 +242,55 @@ private:
         struct ::stat ds {};
         if (::stat(dir.c_str(), &ds) == 0) check(dir, ds, "its directory");
     }
+    /// The class, byte order and machine of an ELF file's header; nullopt
+    /// for anything that is not ELF (dlopen names that itself).
+    struct ElfKind {
+        unsigned char bits = 0, order = 0;
+        std::uint16_t machine = 0;
+        bool operator==(const ElfKind&) const = default;
+    };
+    [[nodiscard]] static std::optional<ElfKind> elf_kind(const char* path) {
+        const int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) return std::nullopt;
+        unsigned char h[20] = {};
+        const ssize_t n = ::pread(fd, h, sizeof h, 0);
+        ::close(fd);
+        if (n != static_cast<ssize_t>(sizeof h) || std::memcmp(h, "\x7f" "ELF", 4) != 0) return std::nullopt;
+        ElfKind k;
+        k.bits = h[4];  // EI_CLASS: 1 = 32-bit, 2 = 64-bit
+        k.order = h[5]; // EI_DATA: 1 = little-endian, 2 = big-endian
+        k.machine = k.order == 2 ? static_cast<std::uint16_t>(h[18] << 8 | h[19])
+                                 : static_cast<std::uint16_t>(h[19] << 8 | h[18]);
+        return k;
+    }
+    [[nodiscard]] static std::string describe(const ElfKind& k) {
+        std::string m;
+        switch (k.machine) {
+        case 3: m = "x86 (i386)"; break;
+        case 8: m = "MIPS"; break;
+        case 20: m = "PowerPC"; break;
+        case 21: m = "PowerPC 64"; break;
+        case 22: m = "s390"; break;
+        case 40: m = "ARM (32-bit)"; break;
+        case 62: m = "x86-64"; break;
+        case 183: m = "AArch64 (ARM 64-bit)"; break;
+        case 243: m = "RISC-V"; break;
+        case 258: m = "LoongArch"; break;
+        default: m = "ELF machine " + std::to_string(k.machine);
+        }
+        return m + ", " + (k.bits == 2 ? "64" : "32") + "-bit " + (k.order == 2 ? "big" : "little") + "-endian";
+    }
+    /// glibc's dlopen says "cannot open shared object file: No such file or
+    /// directory" for an ELF file built for another machine; say so.
+    static void refuse_foreign_machine(const std::filesystem::path& file) {
+        const auto theirs = elf_kind(file.c_str());
+        const auto mine = elf_kind("/proc/self/exe");
+        if (!theirs || !mine || *theirs == *mine) return;
+        throw Error(errc::plugin, "cannot load plugin " + file.string() + ": it is built for " + describe(*theirs) +
+                                      ", but this program runs on " + describe(*mine) +
+                                      "; build the plugin for this machine (or install the package for it)");
+    }
+
     [[nodiscard]] static bool private_group(::uid_t uid, ::gid_t gid) {
         const ::passwd* pw = ::getpwuid(uid);
         if (!pw || pw->pw_gid != gid) return false;

@@ -110,6 +110,20 @@ TEST(PluginLoader, MissingPluginDirIsNamed) {
     EXPECT_NE(msg.find("plugin_dir"), std::string::npos) << msg;
 }
 
+TEST(PluginLoader, ADirectoryWithoutPluginsIsNamedAsResolved) {
+    TempDir tmp;
+    fs::create_directories(tmp.path() / "empty");
+    const auto cwd = fs::current_path();
+    fs::current_path(tmp.path());
+    PluginLoader loader({"empty/../empty"}, quiet());
+    const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, errc::not_found);
+    fs::current_path(cwd);
+    EXPECT_NE(msg.find("no tradestate plugins (libtradestate-backend-*.so) in:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("empty/../empty (= " + fs::weakly_canonical(tmp.path() / "empty").string() + ")"), std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find("unknown backend"), std::string::npos) << msg;
+}
+
 TEST(PluginLoader, UnloadableLibraryShowsTheLoadersMessage) {
     PluginLoader loader({bad_dir}, quiet());
     const auto msg = error_of([&] { (void)loader.open("undefined-symbol", opts_in("/tmp")); }, errc::plugin);
@@ -130,6 +144,33 @@ TEST(PluginLoader, GarbageFileIsAnUnloadablePlugin) {
     const auto msg = error_of([&] { (void)loader.open("garbage", opts_in(tmp.path())); }, errc::plugin);
     EXPECT_NE(msg.find("libtradestate-backend-garbage.so"), std::string::npos) << msg;
     EXPECT_NE(msg.find("invalid ELF header"), std::string::npos) << msg;
+}
+
+TEST(PluginLoader, APluginBuiltForAnotherMachineSaysSo) {
+    // A real plugin with the machine of its ELF header set to AArch64 (and
+    // one set to 32-bit): what a package for another architecture holds.
+#if !defined(__x86_64__)
+    GTEST_SKIP() << "the patched headers are foreign to an x86-64 host; this host is not one";
+#endif
+    TempDir tmp;
+    const auto make = [&](const std::string& name, std::size_t at, std::string bytes) {
+        const fs::path lib = tmp.path() / ("libtradestate-backend-" + name + ".so");
+        std::string image = detail::read_file(plugin_dir / "libtradestate-backend-json-files.so");
+        image.replace(at, bytes.size(), bytes);
+        detail::write_file_atomic(lib, image, false);
+        fs::permissions(lib, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+        return lib;
+    };
+    const auto arm = make("arm", 18, std::string("\xb7\x00", 2)); // e_machine = 183, little-endian
+    const auto thirty_two = make("thirty-two", 4, "\x01");          // EI_CLASS = ELFCLASS32
+    PluginLoader loader({tmp.path()}, quiet());
+    auto msg = error_of([&] { (void)loader.open("arm", opts_in(tmp.path())); }, errc::plugin);
+    EXPECT_NE(msg.find("cannot load plugin " + arm.string() + ": it is built for AArch64 (ARM 64-bit), 64-bit little-endian"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("but this program runs on x86-64"), std::string::npos) << msg;
+    msg = error_of([&] { (void)loader.open("thirty-two", opts_in(tmp.path())); }, errc::plugin);
+    EXPECT_NE(msg.find(thirty_two.string() + ": it is built for x86-64, 32-bit little-endian"), std::string::npos) << msg;
 }
 
 TEST(PluginLoader, LibraryWithoutTheEntryPointsIsNotAPlugin) {
