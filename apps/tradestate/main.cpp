@@ -37,7 +37,9 @@ struct Common {
 };
 
 Config make_config(const Common& c) {
-    Config cfg = Config::discover(c.config_file, ConfigSchema{{"instruments", "runner", "risk", "strategies", "charges"}, {}});
+    // Sections of other programs (fno_runner's [instruments], …) are named
+    // in the file's app_sections; this tool checks only tradestate's own.
+    Config cfg = Config::discover(c.config_file);
     if (!c.state_dir.empty()) cfg.persistence.state_dir = c.state_dir;
     if (!c.backend.empty()) cfg.persistence.backend = c.backend;
     return cfg;
@@ -141,7 +143,15 @@ int verify(Persister& p, const Config& cfg, const std::vector<std::string>& requ
             auto ins = TradingSession::inspect(p, o);
             const auto& r = ins.report;
             for (const auto& d : r.damage) rep.findings.push_back({Finding::severity::error, s, d});
-            for (const auto& w : r.warnings) rep.findings.push_back({Finding::severity::warning, s, w});
+            // The snapshot load's narration of what the backend's verify
+            // already said (the same message inside it) is not repeated.
+            const auto said = [&](const std::string& w) {
+                for (const auto& f : rep.findings)
+                    if (f.message.size() > 20 && w.find(f.message) != std::string::npos) return true;
+                return false;
+            };
+            for (const auto& w : r.warnings)
+                if (!said(w)) rep.findings.push_back({Finding::severity::warning, s, w});
             for (const auto& n : r.notes) rep.findings.push_back({Finding::severity::info, s, n});
             if (r.loss) rep.findings.push_back({Finding::severity::error, s, r.loss_message(s)});
             if (ins.state) {
@@ -274,7 +284,18 @@ int main(int argc, char** argv) {
     auto* arch = app.add_subcommand("archive", "move completed trading days out of the live store (compressed-archive)");
     arch->add_option("SESSION", session, "session name")->required();
 
-    CLI11_PARSE(app, argc, argv);
+    app.footer("A session name that starts with '-' goes after `--`: tradestate verify -- -rf\n"
+               "Exit codes: 0 done (verify: every session valid); 1 invalid, unreadable or lost state; "
+               "2 bad arguments. docs/tool.md has the details.");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e); // prints the message (or the help / version)
+        if (rc == 0) return 0;
+        if (dynamic_cast<const CLI::ExtrasError*>(&e))
+            std::cerr << "(a session name that starts with '-' goes after `--`: tradestate verify -- NAME)\n";
+        return 2;
+    }
     try {
         auto lg = make_logger();
         const Config cfg = make_config(common);

@@ -17,6 +17,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -143,6 +144,8 @@ public:
 
     /// The whole file, for application sections declared in the schema.
     [[nodiscard]] const toml::table& table() const noexcept { return table_; }
+    /// The sections the file says other programs read (`app_sections`).
+    [[nodiscard]] const std::vector<std::string>& app_sections() const noexcept { return app_sections_; }
     /// The file it came from (empty for defaults).
     [[nodiscard]] const std::filesystem::path& source() const noexcept { return source_; }
 
@@ -221,18 +224,39 @@ private:
             return (s.empty() || p.is_absolute()) ? p : (base / p).lexically_normal();
         };
 
+        // `app_sections = [...]`, before the first table: the sections other
+        // programs sharing this file read and check. This program leaves
+        // them alone; a section neither it nor the list names is refused.
+        if (auto* a = tbl.get("app_sections")) {
+            auto* arr = a->as_array();
+            if (!arr) fail(*a, "app_sections: expected an array of section names");
+            for (auto&& e : *arr) {
+                auto* name = e.as_string();
+                if (!name) fail(e, "app_sections: expected section names (strings)");
+                const std::string nm = name->get();
+                if (nm == "persistence" || nm == "trading" || nm == "dashboard")
+                    fail(e, "app_sections: [" + nm + "] is tradestate's own section, checked by every program");
+                if (!is_valid_session_name(nm)) fail(e, "app_sections: '" + detail::printable(nm) + "' is not a section name");
+                c.app_sections_.push_back(nm);
+            }
+        }
+        const auto shared = [&](std::string_view s) {
+            return std::find(c.app_sections_.begin(), c.app_sections_.end(), s) != c.app_sections_.end();
+        };
         for (auto&& [skey, snode] : tbl) {
             const std::string section(skey.str());
-            if (allowed_section(section)) continue;
+            if (section == "app_sections" || allowed_section(section) || shared(section)) continue;
             auto* st = snode.as_table();
             if (section != "persistence" && section != "trading" && section != "dashboard") {
-                fail(snode, "unknown section [" + section + "] (known: persistence, trading, dashboard" +
-                                [&] {
-                                    std::string s;
-                                    for (const auto& x : schema.sections) s += ", " + x;
-                                    return s;
-                                }() +
-                                ")");
+                std::string known = "persistence, trading, dashboard";
+                for (const auto& x : schema.sections) known += ", " + x;
+                std::string others;
+                for (const auto& x : c.app_sections_) others += (others.empty() ? "" : ", ") + x;
+                fail(snode, "unknown section [" + section + "] (known: " + known +
+                                (others.empty() ? std::string()
+                                                : "; other programs' (app_sections): " + others) +
+                                "); a section another program reads goes in app_sections = [...] at the top of "
+                                "the file");
             }
             if (!st) fail(snode, section + ": expected a table");
             for (auto&& [k, n] : *st) {
@@ -303,6 +327,7 @@ private:
 
     toml::table table_;
     std::filesystem::path source_;
+    std::vector<std::string> app_sections_;
 };
 
 } // namespace tradestate

@@ -72,7 +72,7 @@ class RunnerFixture {
 public:
     RunnerFixture(const std::string& backend, int auto_save_every) {
         std::ofstream f(cfg());
-        f << "[persistence]\nbackend = \"" << backend << "\"\nstate_dir = \"" << state().string() << "\"\nplugin_dir = \""
+        f << tradestate::testing::runner_app_sections << "[persistence]\nbackend = \"" << backend << "\"\nstate_dir = \"" << state().string() << "\"\nplugin_dir = \""
           << plugin_dir().string() << "\"\nauto_save_every = " << auto_save_every
           << "\nfsync = false\njournal_fsync = \"never\"\n\n[dashboard]\nenabled = false\n\n[runner]\nsim_clock = true\n";
     }

@@ -17,6 +17,12 @@ namespace tradestate::testing {
 [[nodiscard]] std::string tool_bin();
 [[nodiscard]] std::string dashboard_bin();
 
+/// The first line of a test's config.toml that has fno_runner's sections
+/// and is read by the other programs too (as the repository's config.toml
+/// says; RunnerE2E checks it against fno::runner_config_schema()).
+inline constexpr const char* runner_app_sections =
+    "app_sections = [\"instruments\", \"runner\", \"risk\", \"strategies\", \"charges\"]\n";
+
 /// The private PostgreSQL server ctest starts (empty outside ctest).
 [[nodiscard]] std::string pg_url();
 
