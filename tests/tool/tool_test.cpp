@@ -141,3 +141,56 @@ TEST(Tool, BadArgumentsGiveClearErrors) {
     EXPECT_NE(r.code, 0);
     EXPECT_NE(r.all.find("no saved session 'default'"), std::string::npos) << r.all;
 }
+
+// A schema-invalid file is refused by `export` exactly as by a load: the
+// same message, a non-zero exit and nothing on stdout.
+TEST(Tool, ExportRefusesWhatALoadRefuses) {
+    const std::array<std::pair<std::string, std::string>, 6> edits{{
+        {"\"cash\": 914462.59", "\"cash\": \"abc\""},
+        {"\"shares\": 75", "\"shares\": -75"},
+        {"\"iteration\": 25", "\"iteration\": 9223372036854775808"},
+        {"\"trading_mode\": \"paper\"", "\"trading_mode\": 7"},
+        {"\"entry_price\": 220.42", "\"entry_price\": null"},
+        {"\"initial_cash\": 1000000.0,", ""},
+    }};
+    for (const auto& [from, to] : edits) {
+        SCOPED_TRACE(to.empty() ? "removed " + from : to);
+        TempDir dir;
+        auto text = seed();
+        const auto at = text.find(from);
+        ASSERT_NE(at, std::string::npos);
+        text.replace(at, from.size(), to);
+        d::write_file_atomic(dir.path() / "fno_system_state.json", text, false);
+        const auto sd = " --state-dir " + dir.path().string();
+        const auto v = run(sd + " verify default");
+        const auto e = run(sd + " export default");
+        EXPECT_NE(v.code, 0) << v.all;
+        EXPECT_NE(e.code, 0) << e.all;
+        EXPECT_TRUE(e.out.empty()) << e.out.substr(0, 200);
+        EXPECT_NE(e.all.find("fno_system_state.json"), std::string::npos) << e.all;
+    }
+    // and a file without its portfolio at all
+    TempDir dir;
+    d::write_file_atomic(dir.path() / "fno_system_state.json",
+                         R"({"timestamp": "2025-09-29T11:49:10.218268", "trading_mode": "paper", "iteration": 3})", false);
+    const auto e = run(" --state-dir " + dir.path().string() + " export default");
+    EXPECT_NE(e.code, 0) << e.all;
+    EXPECT_TRUE(e.out.empty());
+    EXPECT_NE(e.all.find("portfolio"), std::string::npos) << e.all;
+}
+
+// Session names that look like options are taken after `--`.
+TEST(Tool, NamesThatLookLikeOptionsComeAfterADoubleDash) {
+    TempDir dir;
+    const auto sd = " --state-dir " + dir.path().string();
+    auto r = run(sd + " verify -- -rf");
+    EXPECT_EQ(r.code, 1) << r.all;
+    EXPECT_NE(r.all.find("-rf: no such session"), std::string::npos) << r.all;
+    r = run(sd + " export -- -rf");
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.all.find("no saved session '-rf'"), std::string::npos) << r.all;
+    // without it, a name like an option gets a hint at `--`
+    r = run(sd + " verify -rf");
+    EXPECT_EQ(r.code, 2) << r.all;
+    EXPECT_NE(r.all.find("--"), std::string::npos) << r.all;
+}
