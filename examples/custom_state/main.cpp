@@ -67,6 +67,8 @@ int main(int argc, char** argv) try {
     persister->save(bot, "grid");
 
     auto loaded = persister->load("grid");
+    if (loaded)
+        for (const auto& w : loaded->warnings) std::cerr << "warning: " << w << "\n"; // load() returns them, logs nothing
     if (!loaded || !(loaded->state == bot)) {
         std::cerr << "round trip failed\n";
         return 1;

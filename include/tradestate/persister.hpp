@@ -45,7 +45,9 @@ template <class State> struct Loaded {
     std::uint64_t sequence = 0;
     SaveMeta meta;                      ///< the envelope stored with it (lineage and journal mark included)
     std::string source;                 ///< where it came from
-    std::vector<std::string> warnings;  ///< fallbacks, missing optional fields, ...
+    /// Fallbacks, missing optional fields, files of another program, ...:
+    /// what the caller should show the user. load() does not log them.
+    std::vector<std::string> warnings;
     bool recovered = false;             ///< the newest copy was unusable; an older one was loaded
     bool interrupted = false;           ///< ... because its save never completed (LoadResult::interrupted)
     bool checked = true;                ///< false: no envelope/checksum (written by another program)
@@ -250,18 +252,18 @@ private:
         out.kept_aside = r.kept_aside;
         detail::take_legacy_journal_mark(r.doc, r.meta);
         out.meta = r.meta;
-        // Backends log their own warnings through this logger; log only ours.
+        // Nothing is logged here: the warnings (the backend's and the
+        // conversion's) and `recovered` go back to the caller, which shows
+        // them once (Session puts them in its ResumeReport; the programs
+        // print that). Logging them here too printed each one several times.
         std::vector<std::string> ours;
         out.state = from_document(r.doc, out.source, &ours);
-        for (const auto& w : ours) logger_->warn("{}", w);
         out.warnings = std::move(r.warnings);
         out.warnings.insert(out.warnings.end(), ours.begin(), ours.end());
-        if (out.interrupted)
-            logger_->warn("session '{}': the newest save was interrupted before it completed; loaded the one before it "
-                          "from {}", session, out.source);
-        else if (out.recovered)
-            logger_->error("session '{}': the newest saved state was unusable; loaded an older copy from {}", session,
-                           out.source);
+        if (out.recovered)
+            logger_->debug("session '{}': loaded {} from {} ({} warning(s))", session,
+                           out.interrupted ? "the copy before an interrupted save" : "an older copy", out.source,
+                           out.warnings.size());
         return out;
     }
 

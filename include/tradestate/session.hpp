@@ -299,7 +299,13 @@ public:
                                                  "kept as a backup session).");
             return rep; // never saved
         }
-        for (const auto& w : rep.damage) log_->error("session '{}': {}", o_.name, w);
+        // The report is logged here, once, and returned: a program shows it
+        // or not, but need not log it again.
+        const std::string who = "session '" + o_.name + "': ";
+        const auto about = [&](const std::string& w) { return w.starts_with("session '") ? w : who + w; };
+        for (const auto& w : rep.damage) log_->error("{}", about(w));
+        for (const auto& w : rep.warnings) log_->warn("{}", about(w));
+        for (const auto& n : rep.notes) log_->info("{}", about(n));
         if (rep.loss) log_->error("{}\n  The loss was accepted; the session continues from there.", rep.loss_message(o_.name));
         state_ = std::move(*r.state);
         lineage_ = r.lineage ? r.lineage : detail::random_id();

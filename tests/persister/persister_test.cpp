@@ -105,10 +105,11 @@ TEST(Persister, LoadWarningsNameTheFileAndField) {
     ASSERT_TRUE(back);
     const std::string expected = "$.portfolio.positions.NIFTY25SEP24650CE.take_profit: missing";
     bool found = false;
-    for (const auto& w : back->warnings) found = found || w.find(expected) != std::string::npos;
+    for (const auto& w : back->warnings)
+        found = found || (w.find(expected) != std::string::npos && w.find("fno_system_state.json") != std::string::npos);
     EXPECT_TRUE(found);
-    EXPECT_NE(cap.text.str().find(expected), std::string::npos) << cap.text.str();
-    EXPECT_NE(cap.text.str().find("fno_system_state.json"), std::string::npos);
+    // Returned, not logged: the caller shows it once (the programs did print each warning several times).
+    EXPECT_EQ(cap.text.str().find(expected), std::string::npos) << cap.text.str();
 }
 
 TEST(Persister, SchemaErrorsNameTheFileAndPath) {

@@ -7,6 +7,7 @@
 
 #include <tradestate_test/support.hpp>
 
+#include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/json.hpp>
 #include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>
@@ -31,6 +32,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,7 +123,7 @@ protected:
     fs::path config(const std::string& name, const std::string& extra = "", std::int64_t auto_save = 10) {
         const fs::path p = dir_ / (name + ".toml");
         std::ofstream f(p);
-        f << "[persistence]\nbackend = \"" << GetParam() << "\"\nstate_dir = \"" << (dir_ / name).string()
+        f << tradestate::testing::runner_app_sections << "[persistence]\nbackend = \"" << GetParam() << "\"\nstate_dir = \"" << (dir_ / name).string()
           << "\"\nplugin_dir = \"" << tradestate::testing::plugin_dir().string() << "\"\nauto_save_every = " << auto_save
           << "\nfsync = false\n";
         if (GetParam() == "postgres") // one schema per test and config: the store is shared
@@ -331,6 +333,16 @@ TEST_P(RunnerE2E, PromptUnderTerminalAnswersYesNoAndEnter) {
     EXPECT_TRUE(backup);
 }
 
+TEST(RunnerConfig, TheTestsAppSectionsAreTheRunnersSections) {
+    std::string expected = "app_sections = [";
+    for (const auto& sec : fno::runner_config_schema().sections)
+        expected += (expected.back() == '[' ? "\"" : ", \"") + sec + "\"";
+    EXPECT_EQ(std::string(tradestate::testing::runner_app_sections), expected + "]\n");
+    // and the repository's config.toml says the same
+    const auto repo = tradestate::Config::load(tradestate::testing::source_dir() / "config.toml");
+    EXPECT_EQ(repo.app_sections(), fno::runner_config_schema().sections);
+}
+
 TEST_P(RunnerE2E, IterationsZeroRunsNoIteration) {
     const auto cfg = config("s");
     ASSERT_EQ(run(args(cfg, "--iterations", "5"), out("a")), 0);
@@ -341,6 +353,102 @@ TEST_P(RunnerE2E, IterationsZeroRunsNoIteration) {
     ASSERT_EQ(run(args(cfg, "--fresh", "--iterations", "0"), out("c"), &t), 0) << t;
     EXPECT_EQ(t.find("🔁 Iteration 1 |"), std::string::npos) << t;
     EXPECT_EQ(load(cfg).iteration, 0);
+}
+
+// A FIFO in place of each file the state dir holds (main file, views,
+// backups, slots, archive, index, journal, mark, the runner's log), in turn:
+// `tradestate verify`, `tradestate export` and a resuming fno_runner each
+// finish; verify names the FIFO (the log aside), and the other two either
+// succeed or name it.
+TEST_P(RunnerE2E, AFifoInPlaceOfAnyFileOfTheSessionHangsNoProgram) {
+    if (GetParam() == "postgres") GTEST_SKIP() << "postgres keeps the session in its database";
+    const auto cfg = config("s");
+    ASSERT_EQ(run(args(cfg, "--iterations", "12"), out("a")), 0);
+    const fs::path state = dir_ / "s", kept = dir_ / "s-kept";
+    fs::copy(state, kept, fs::copy_options::recursive);
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(state))
+        if (e.is_regular_file() && e.path().extension() != ".lock") files.push_back(fs::relative(e.path(), state));
+    ASSERT_GE(files.size(), 3u);
+    const auto finish = [&](std::vector<std::string> argv, const std::string& what) {
+        tradestate::testing::ProcessOptions o;
+        o.output_file = out("fifo");
+        Process p(std::move(argv), std::move(o));
+        const auto rc = p.wait_for(std::chrono::seconds(30));
+        EXPECT_TRUE(rc.has_value()) << what << " still runs after 30 s";
+        return std::make_pair(rc.value_or(-1), p.output());
+    };
+    for (const auto& rel : files) {
+        SCOPED_TRACE(rel.string());
+        const fs::path f = state / rel;
+        fs::remove(f);
+        ASSERT_EQ(::mkfifo(f.c_str(), 0644), 0);
+        const std::string name = rel.filename().string();
+        const std::vector<std::string> tool{tradestate::testing::tool_bin(), "--config", cfg.string()};
+        auto v = tool;
+        v.insert(v.end(), {"verify", "default"});
+        const auto vout = finish(v, "tradestate verify").second;
+        const bool session_file = rel.begin()->string() != "logs"; // the runner's log is no session data
+        if (session_file) {
+            EXPECT_NE(vout.find(name), std::string::npos) << "verify does not name the FIFO:\n" << vout;
+        }
+        auto e = tool;
+        e.insert(e.end(), {"export", "default"});
+        const auto [erc, eout] = finish(e, "tradestate export");
+        EXPECT_TRUE(erc == 0 || eout.find(name) != std::string::npos) << "exit " << erc << ":\n" << eout;
+        auto r = args(cfg, "--resume", "--iterations", "0");
+        r.insert(r.begin(), tradestate::testing::runner_bin());
+        const auto [rrc, rout] = finish(r, "fno_runner --resume");
+        EXPECT_TRUE(rrc == 0 || rout.find(name) != std::string::npos) << "exit " << rrc << ":\n" << rout;
+        fs::remove_all(state);
+        fs::copy(kept, state, fs::copy_options::recursive);
+    }
+}
+
+// The seed's custom file name: `--session my_session.json` is the file
+// state/my_session.json with json-files, and the same session elsewhere.
+TEST_P(RunnerE2E, TheSeedsCustomFileNameIsASession) {
+    const auto cfg = config("s");
+    std::string t;
+    ASSERT_EQ(run(args(cfg, "--session", "my_session.json", "--iterations", "4"), out("a"), &t), 0) << t;
+    ASSERT_EQ(run(args(cfg, "--session", "my_session.json", "--resume", "--iterations", "3"), out("b"), &t), 0) << t;
+    EXPECT_EQ(load(cfg, "my_session.json").iteration, 7);
+    if (GetParam() == "json-files") {
+        EXPECT_TRUE(fs::is_regular_file(dir_ / "s" / "my_session.json"));
+        EXPECT_FALSE(fs::exists(dir_ / "s" / "sessions" / "my_session.json"));
+        EXPECT_FALSE(fs::exists(dir_ / "s" / "fno_system_state.json")) << "the default session was written";
+    }
+    ASSERT_EQ(run(args(cfg, "--show-sessions"), out("c"), &t), 0) << t;
+    EXPECT_NE(t.find("my_session.json"), std::string::npos) << t;
+    // --fresh keeps the old one aside and starts a new one under the same name
+    ASSERT_EQ(run(args(cfg, "--session", "my_session.json", "--fresh", "--iterations", "2"), out("d"), &t), 0) << t;
+    EXPECT_EQ(load(cfg, "my_session.json").iteration, 2);
+}
+
+// Each warning is shown once: a load used to be logged by the persister, the
+// session and the runner, three or four times over.
+TEST_P(RunnerE2E, EachWarningIsShownOnce) {
+    if (GetParam() != "json-files") GTEST_SKIP() << "the seed's file and its backups are json-files'";
+    const auto count = [](const std::string& text, const std::string& what) {
+        std::size_t n = 0;
+        for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+        return n;
+    };
+    const auto cfg = config("s");
+    fs::create_directories(dir_ / "s");
+    fs::copy_file(tradestate::testing::seed_file(), dir_ / "s" / "fno_system_state.json");
+    std::string t;
+    ASSERT_EQ(run(args(cfg, "--resume", "--iterations", "12"), out("a"), &t), 0) << t;
+    EXPECT_EQ(count(t, "no checksum (written by another program)"), 1u) << t;
+    // the newest copy damaged: the fallback is named once, as damage
+    tradestate::detail::write_file_atomic(dir_ / "s" / "fno_system_state.json", "garbage", false);
+    ASSERT_EQ(run(args(cfg, "--resume", "--accept-loss", "--iterations", "0"), out("b"), &t), 0) << t;
+    EXPECT_EQ(count(t, "the newest copy of the session is unusable"), 1u) << t;
+    EXPECT_EQ(count(t, "loaded the newest valid backup"), 1u) << t;
+    tradestate::detail::write_file_atomic(dir_ / "s" / "fno_system_state.json", "garbage", false);
+    const auto v = tradestate::testing::capture({tradestate::testing::tool_bin(), "--config", cfg.string(), "verify"});
+    EXPECT_EQ(v.code, 1) << v.all();
+    EXPECT_EQ(count(v.all(), "invalid JSON"), 1u) << v.all();
 }
 
 TEST_P(RunnerE2E, ResumeAndFreshFlagsDecideWithoutAsking) {

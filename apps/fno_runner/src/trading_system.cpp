@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fno {
@@ -36,11 +37,22 @@ std::shared_ptr<spdlog::logger> make_runner_logger(const std::filesystem::path& 
     if (ec)
         throw Error(errc::io, "cannot create the log directory " + (state_dir / "logs").string() + ": " + ec.message() +
                                   " (check that the state directory is writable, or pass --state-dir)");
-    auto f = std::make_shared<spdlog::sinks::rotating_file_sink_mt>((state_dir / "logs" / "fno_runner.log").string(),
-                                                                    5 * 1024 * 1024, 3);
-    f->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
-    sinks.push_back(std::move(f));
+    // The log file must be a regular file (or absent): spdlog opens it with
+    // fopen(), which blocks forever on a FIFO with no reader. Anything else
+    // there: the console only, and a warning saying why.
+    const auto file = state_dir / "logs" / "fno_runner.log";
+    std::string not_a_file;
+    struct stat st {};
+    if (::stat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+        not_a_file = file.string() + " is not a regular file (a FIFO, a device or a directory); logging to "
+                                     "the console only — move it away to get the log file back";
+    if (not_a_file.empty()) {
+        auto f = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file.string(), 5 * 1024 * 1024, 3);
+        f->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+        sinks.push_back(std::move(f));
+    }
     auto log = std::make_shared<spdlog::logger>("fno_runner", sinks.begin(), sinks.end());
+    if (!not_a_file.empty()) log->warn("{}", not_a_file);
     log->set_level(spdlog::level::info);
     log->flush_on(spdlog::level::info);
     return log;
@@ -188,11 +200,15 @@ bool TradingSystem::load_system_state(const std::string& session_arg) {
         sim_->resume(*ins.state); // validate before anything changes
         const auto backup = session_->started() ? std::string() : session_->start_fresh(std::move(*ins.state));
         if (!backup.empty()) log_->info("previous session '{}' kept as '{}'", opts_.session, backup);
+        // Session::resume logs its own report; inspect() does not.
+        const auto about = [&](const std::string& w) {
+            return w.starts_with("session '") ? w : "session '" + name + "': " + w;
+        };
+        for (const auto& w : rep.damage) log_->error("{}", about(w));
+        for (const auto& w : rep.warnings) log_->warn("{}", about(w));
+        for (const auto& w : rep.notes) log_->info("{}", about(w));
+        if (rep.loss) log_->error("{}\n  The loss was accepted (--accept-loss).", rep.loss_message(name));
     }
-    for (const auto& w : rep.damage) log_->error("{}", w);
-    for (const auto& w : rep.warnings) log_->warn("{}", w);
-    for (const auto& w : rep.notes) log_->info("{}", w);
-    if (rep.loss) log_->error("{}\n  The loss was accepted (--accept-loss).", rep.loss_message(name));
     if (rep.replayed > 0) {
         say("📜 Replayed " + std::to_string(rep.replayed) + " journaled operations after the snapshot");
         log_->info("replayed {} journal records over the snapshot of session '{}' (now at operation {})", rep.replayed,
