@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Two rules for every header under include/, which compiling cannot check.
+"""Three rules for the headers under include/, which compiling cannot check.
 
 1. It includes the standard headers it uses itself. The self-containment
    build proves that each header compiles on its own, but standard headers
@@ -9,6 +9,8 @@
    macro of a library it uses (XXH_INLINE_ALL, say) is #undef'd after the
    include it configures, so that it does not change what the user's own
    includes of that library mean.
+3. The umbrella tradestate/tradestate.hpp includes every public header
+   (each tradestate/*.hpp but itself), as it promises.
 
     header_hygiene.py INCLUDE_DIR      (exit 1 and a list of what is wrong)
 """
@@ -121,6 +123,12 @@ def main() -> int:
             if m and header not in included and not (EQUIVALENT.get(header, set()) & included):
                 line = code[: m.start()].count("\n") + 1
                 problems.append(f"{h.relative_to(root)}: uses {m.group(0)} (about line {line}) without #include <{header}>")
+    umbrella = root / "tradestate" / "tradestate.hpp"
+    if umbrella.exists():
+        got = set(re.findall(r"^\s*#\s*include\s*<tradestate/([^>/]+\.hpp)>", umbrella.read_text(encoding="utf-8"), re.M))
+        for h in sorted((root / "tradestate").glob("*.hpp")):
+            if h.name != "tradestate.hpp" and h.name not in got:
+                problems.append(f"tradestate/tradestate.hpp: does not include <tradestate/{h.name}>")
     for p in problems:
         print(p)
     print(f"header_hygiene: {len(headers)} headers, {len(problems)} problems")
