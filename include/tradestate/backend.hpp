@@ -202,6 +202,9 @@ public:
     [[nodiscard]] virtual std::vector<SnapshotInfo> history(const std::string& /*session*/) {
         throw Error(errc::unsupported, "backend '" + name() + "' keeps no history");
     }
+    /// The snapshot `sequence` of `session`; nullopt when the backend does
+    /// not hold it (never saved, or dropped by retention), as load() does
+    /// for a session never saved. Conformance: HistoryListsEverySaveAndLoadAtReturnsEach.
     [[nodiscard]] virtual std::optional<LoadResult> load_at(const std::string& /*session*/,
                                                             std::uint64_t /*sequence*/) {
         throw Error(errc::unsupported, "backend '" + name() + "' keeps no history");

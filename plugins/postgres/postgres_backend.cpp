@@ -1276,11 +1276,7 @@ private:
                 else
                     r = sql(read, {session, none, none}, what);
                 if (PQntuples(r.get()) == 0) {
-                    if (at)
-                        throw Error(errc::not_found, "session '" + session + "' has no snapshot with sequence " +
-                                                         std::to_string(*at) + " in " + core_->target() +
-                                                         " (see `tradestate history`)");
-                    if (!below) return std::nullopt;
+                    if (at || !below) return std::nullopt; // no such snapshot / never saved
                     throw Error(errc::corrupt, what + " failed: no intact snapshot is left (" + join(warnings) +
                                                    "); restore the database from a backup");
                 }

@@ -4,6 +4,7 @@
 #include "support.hpp"
 
 #include <tradestate/detail/session_name.hpp>
+#include <tradestate/journal_format.hpp>
 
 #include <gtest/gtest.h>
 
@@ -659,4 +660,117 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::strncmp(argv[1], "--child-", 8) == 0) return child_main(argc, argv);
     ::testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
+}
+
+// ---- optional capabilities ------------------------------------------------
+// Each runs where the backend says it has the capability (has_history(),
+// has_journal(), stores_views()); where it does not, the calls must say
+// "unsupported". A backend that claims one is proven by its line in
+// backends.hpp like everything above.
+
+namespace {
+
+JournalEntry entry(std::uint64_t seq, std::int64_t paise) {
+    JournalEntry e;
+    e.seq = seq;
+    e.payload = detail::print(json::value(json::object{{"op", "cash"}, {"amount_paise", paise}, {"reason", "t"}}), {-1});
+    e.checksum = detail::record_checksum(e.seq, e.payload);
+    return e;
+}
+
+template <class F>
+void expect_unsupported(F&& f, const std::string& what) {
+    try {
+        f();
+        ADD_FAILURE() << what << " worked on a backend that does not claim it";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::unsupported) << what << ": " << e.what();
+    }
+}
+
+} // namespace
+
+TEST_P(Conformance, HistoryListsEverySaveAndLoadAtReturnsEach) {
+    if (!backend_->has_history()) {
+        expect_unsupported([&] { (void)backend_->history("h"); }, "history()");
+        expect_unsupported([&] { (void)backend_->load_at("h", 1); }, "load_at()");
+        GTEST_SKIP() << GetParam().name << " keeps no history";
+    }
+    std::vector<std::uint64_t> seqs;
+    std::vector<json::value> docs;
+    for (int i = 0; i < 4; ++i) {
+        docs.push_back(make_doc(static_cast<std::size_t>(i), 1, 300 + static_cast<std::uint64_t>(i), i));
+        seqs.push_back(save_doc(*backend_, "h", docs.back()));
+    }
+    const auto h = reopen()->history("h");
+    ASSERT_EQ(h.size(), 4u);
+    for (std::size_t i = 0; i < h.size(); ++i) {
+        EXPECT_EQ(h[i].sequence, seqs[i]) << "history is not in save order";
+        EXPECT_EQ(h[i].meta.iteration, meta_of(docs[i]).iteration);
+        const auto r = backend_->load_at("h", seqs[i]);
+        ASSERT_TRUE(r) << "load_at(" << seqs[i] << ")";
+        EXPECT_TRUE(same_doc(r->doc, docs[i])) << "load_at(" << seqs[i] << ") is not what that save stored";
+        EXPECT_EQ(r->sequence, seqs[i]);
+    }
+    EXPECT_FALSE(backend_->load_at("h", seqs.back() + 100).has_value());
+    EXPECT_TRUE(backend_->history("never-saved").empty());
+}
+
+TEST_P(Conformance, TheJournalItKeepsIsAppendedReadCompactedAndFenced) {
+    if (!backend_->has_journal()) {
+        expect_unsupported([&] { (void)backend_->journal_read("j"); }, "journal_read()");
+        expect_unsupported([&] { backend_->journal_start("j", 1, 0); }, "journal_start()");
+        GTEST_SKIP() << GetParam().name << " keeps no journal (the host keeps <session>.journal)";
+    }
+    EXPECT_FALSE(backend_->journal_read("j").has_value());
+    {
+        auto lease = backend_->acquire_writer("j");
+        backend_->journal_start("j", 0x77, 10);
+        backend_->journal_append("j", 0x77, {entry(11, 1), entry(12, 2)}, true);
+        backend_->journal_append("j", 0x77, {entry(13, 3)}, false);
+        auto j = reopen()->journal_read("j");
+        ASSERT_TRUE(j);
+        EXPECT_EQ(j->id, 0x77u);
+        EXPECT_EQ(j->base_seq, 10u);
+        auto c = decode_journal(*j);
+        ASSERT_TRUE(c.intact()) << c.corruption;
+        ASSERT_EQ(c.records.size(), 3u);
+        EXPECT_EQ(c.records[2].seq, 13u);
+        // a gap and another journal's id are refused
+        EXPECT_THROW(backend_->journal_append("j", 0x77, {entry(15, 5)}, true), Error);
+        EXPECT_THROW(backend_->journal_append("j", 0x78, {entry(14, 4)}, true), Error);
+        // a snapshot holds 11 and 12: they go
+        backend_->journal_compact("j", 0x77, 12);
+        c = decode_journal(*backend_->journal_read("j"));
+        EXPECT_EQ(c.base_seq, 12u);
+        ASSERT_EQ(c.records.size(), 1u);
+        EXPECT_EQ(c.records[0].seq, 13u);
+        // another process without the lease cannot append
+        auto other = reopen();
+        try {
+            other->journal_append("j", 0x77, {entry(14, 4)}, true);
+            ADD_FAILURE() << "an append without the writer lease landed";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), errc::locked) << e.what();
+        }
+    }
+    EXPECT_EQ(decode_journal(*backend_->journal_read("j")).records.size(), 1u);
+}
+
+TEST_P(Conformance, ViewsNeverChangeTheMainDocument) {
+    // Whether or not the backend keeps them (stores_views()), views are
+    // accepted, and load() returns the main document alone.
+    const auto doc = make_doc(2, 2, 400, 3);
+    Document d = as_document(doc);
+    d.views["current_state"] = json::object{{"k", 1}};
+    d.views["extra_view"] = json::object{{"x", json::array{1, 2, 3}}};
+    (void)backend_->save("v", d, meta_of(doc));
+    const auto r = reopen()->load("v");
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(same_doc(r->doc, doc));
+    if (!backend_->stores_views()) {
+        // a backend that does not keep them writes nothing for them
+        EXPECT_FALSE(fs::exists(state_ / "current_state.json"));
+        EXPECT_FALSE(fs::exists(state_ / "extra_view.json"));
+    }
 }
