@@ -29,7 +29,9 @@ function(tradestate_add_plugin name)
     OUTPUT_NAME "tradestate-backend-${name}"
     PREFIX "lib"
     LIBRARY_OUTPUT_DIRECTORY ${TRADESTATE_PLUGIN_OUTPUT_DIR})
-  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/tradestate/plugins)
+  if(TRADESTATE_INSTALL)
+    install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/tradestate/plugins COMPONENT tradestate_plugins)
+  endif()
   set_property(GLOBAL APPEND PROPERTY TRADESTATE_PLUGIN_TARGETS ${target})
   set_property(GLOBAL APPEND PROPERTY TRADESTATE_BACKENDS ${name})
   if(NOT P_EXTERNAL)
