@@ -175,8 +175,49 @@ namespace session_op {
     return o;
 }
 
-/// The end of one iteration: counter, timestamp, the runner's data and the
-/// market analysis (null: none), so that replay restores the whole session.
+/// What turns the runner object `before` into `after`, as a JSON merge
+/// patch (RFC 7386): the members that changed, objects compared member by
+/// member, a removed member as null. Empty when nothing changed. A runner
+/// object therefore holds no null members (a patch cannot set one).
+[[nodiscard]] inline boost::json::object runner_patch(const boost::json::object& before,
+                                                      const boost::json::object& after) {
+    boost::json::object patch;
+    for (const auto& m : before)
+        if (!after.contains(m.key())) patch[m.key()] = nullptr;
+    for (const auto& m : after) {
+        const auto* old = before.if_contains(m.key());
+        if (old && *old == m.value()) continue;
+        if (old && old->is_object() && m.value().is_object()) {
+            auto inner = runner_patch(old->get_object(), m.value().get_object());
+            if (!inner.empty()) patch[m.key()] = std::move(inner);
+            continue;
+        }
+        patch[m.key()] = m.value();
+    }
+    return patch;
+}
+
+/// Apply a JSON merge patch (RFC 7386) to `target`: a null member removes
+/// that member, an object member is merged into the member of that name when
+/// it is an object too, anything else replaces it.
+inline void apply_runner_patch(boost::json::object& target, const boost::json::object& patch) {
+    for (const auto& m : patch) {
+        if (m.value().is_null()) {
+            target.erase(m.key());
+        } else if (m.value().is_object()) {
+            auto& slot = target[m.key()];
+            if (!slot.is_object()) slot = boost::json::object();
+            apply_runner_patch(slot.get_object(), m.value().get_object());
+        } else {
+            target[m.key()] = m.value();
+        }
+    }
+}
+
+/// The end of one iteration: counter, timestamp, what changed in the
+/// runner's data (a merge patch, see `runner_patch`; a complete runner
+/// object is a valid patch too) and the market analysis (null: none), so
+/// that replay restores the whole session.
 [[nodiscard]] inline boost::json::object step(std::int64_t iteration, Timestamp timestamp, boost::json::object runner,
                                               boost::json::value market_analysis) {
     boost::json::object o;
@@ -232,7 +273,7 @@ inline void tradestate_apply(SessionState& s, const boost::json::object& op, con
         if (!run || !run->is_object()) throw Error(errc::schema, where + ": \"runner\" must be an object");
         s.timestamp = Timestamp::from_iso(text("timestamp"));
         s.iteration = it->get_int64();
-        s.runner = run->get_object();
+        session_op::apply_runner_patch(s.runner, run->get_object());
         if (const auto* m = op.if_contains("market_analysis")) s.market_analysis = *m;
     } else if (kind == "configure") {
         const auto* c = op.if_contains("configuration");

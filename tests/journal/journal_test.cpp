@@ -228,6 +228,47 @@ TEST(Journal, HostileOperationsAreErrorsNamingTheRecordAndLeaveTheStateAlone) {
     }
 }
 
+TEST(Journal, AStepCarriesOnlyWhatChangedInTheRunnerAndReplaysToTheSameObject) {
+    namespace json = boost::json;
+    const json::object before = {{"engine", "fno_runner"},
+                                 {"rng", json::array{"1", "2"}},
+                                 {"market", {{"clock", 1}, {"u", {{"NIFTY", 1.5}, {"BANKNIFTY", 2.5}}}}},
+                                 {"last_prices", {{"A", 1.0}, {"B", 2.0}}},
+                                 {"equity", {{"0", json::array{1, 2}}, {"1", json::array{3, 4}}}}};
+    json::object after = before;
+    after["rng"] = json::array{"3", "4"};
+    after["market"].as_object()["u"].as_object()["NIFTY"] = 1.75;
+    after["last_prices"] = json::object{{"B", 2.0}, {"C", 3.0}};
+    after["equity"].as_object().erase("1");
+    after["equity"].as_object()["2"] = json::array{5, 6};
+    after["note"] = "new";
+
+    const auto patch = session_op::runner_patch(before, after);
+    // Only the changes travel: not the engine, not BANKNIFTY, not B.
+    EXPECT_FALSE(patch.contains("engine"));
+    EXPECT_FALSE(patch.at("market").at("u").as_object().contains("BANKNIFTY"));
+    EXPECT_TRUE(patch.at("last_prices").at("A").is_null());
+    EXPECT_FALSE(patch.at("last_prices").as_object().contains("B"));
+    EXPECT_TRUE(patch.at("equity").at("1").is_null());
+    EXPECT_TRUE(session_op::runner_patch(after, after).empty());
+
+    // Replayed through the journal, the patch gives exactly `after`; so does
+    // a complete object over a runner it does not shrink (the records written
+    // before patches: their runners only ever gained members).
+    const std::vector<std::pair<json::object, json::object>> cases = {{before, patch}, {json::object{}, after}};
+    for (const auto& [start, runner] : cases) {
+        TempDir d;
+        const auto file = d / "p.journal";
+        SessionState s = fresh_state();
+        s.runner = start;
+        auto j = FileJournal::create(file, JournalFsync::never);
+        j->append(session_op::step(7, Timestamp::from_iso("2025-10-01T10:00:00"), runner, nullptr));
+        (void)replay_journal(s, read_journal(file), 0, file.string());
+        EXPECT_EQ(s.runner, after) << detail::print(json::value(s.runner), {.indent = -1});
+        EXPECT_EQ(s.iteration, 7);
+    }
+}
+
 TEST(Journal, ConfigKeys) {
     auto c = Config::parse("[persistence]\njournal = false\njournal_fsync = \"every_second\"\n", "/cfg/config.toml");
     EXPECT_FALSE(c.persistence.journal);
