@@ -178,10 +178,7 @@ int main(int argc, char** argv) {
             if (info && (!loaded_once || key != shown_key)) {
                 auto ins = Session::inspect(*persister, sopts);
                 if (ins.state) {
-                    if (!loaded_once) {
-                        for (const auto& w : ins.report.warnings) log->warn("{}", w);
-                        if (ins.report.loss) log->error("{}", ins.report.loss_message(name));
-                    }
+                    if (!loaded_once) ins.report.log_to(*log, name, "The page shows the newest state that loads.");
                     auto next = td::make_view(*ins.state, {}, ins.state->timestamp.to_iso());
                     const bool moved = !view || next.iteration != view->iteration || next.timestamp != view->timestamp;
                     if (loaded_once && moved) {

@@ -139,6 +139,18 @@ struct ResumeReport {
         for (const auto& k : kept_aside) m += "\n  Kept for inspection: " + k;
         return m;
     }
+
+    /// Log the report once, each line naming the session: damage as errors,
+    /// warnings, notes as information, and a loss (which the caller
+    /// accepted; `accepted` says so after it) as an error.
+    template <class Logger> void log_to(Logger& log, const std::string& session, const std::string& accepted) const {
+        const std::string who = "session '" + session + "': ";
+        const auto about = [&](const std::string& w) { return w.starts_with("session '") ? w : who + w; };
+        for (const auto& w : damage) log.error("{}", about(w));
+        for (const auto& w : warnings) log.warn("{}", about(w));
+        for (const auto& n : notes) log.info("{}", about(n));
+        if (loss) log.error("{}\n  {}", loss_message(session), accepted);
+    }
 };
 
 /// What a resume would give, read without taking the lease or changing a byte.
@@ -301,12 +313,7 @@ public:
         }
         // The report is logged here, once, and returned: a program shows it
         // or not, but need not log it again.
-        const std::string who = "session '" + o_.name + "': ";
-        const auto about = [&](const std::string& w) { return w.starts_with("session '") ? w : who + w; };
-        for (const auto& w : rep.damage) log_->error("{}", about(w));
-        for (const auto& w : rep.warnings) log_->warn("{}", about(w));
-        for (const auto& n : rep.notes) log_->info("{}", about(n));
-        if (rep.loss) log_->error("{}\n  The loss was accepted; the session continues from there.", rep.loss_message(o_.name));
+        rep.log_to(*log_, o_.name, "The loss was accepted; the session continues from there.");
         state_ = std::move(*r.state);
         lineage_ = r.lineage ? r.lineage : detail::random_id();
         committed_ = r.next_op;

@@ -201,13 +201,7 @@ bool TradingSystem::load_system_state(const std::string& session_arg) {
         const auto backup = session_->started() ? std::string() : session_->start_fresh(std::move(*ins.state));
         if (!backup.empty()) log_->info("previous session '{}' kept as '{}'", opts_.session, backup);
         // Session::resume logs its own report; inspect() does not.
-        const auto about = [&](const std::string& w) {
-            return w.starts_with("session '") ? w : "session '" + name + "': " + w;
-        };
-        for (const auto& w : rep.damage) log_->error("{}", about(w));
-        for (const auto& w : rep.warnings) log_->warn("{}", about(w));
-        for (const auto& w : rep.notes) log_->info("{}", about(w));
-        if (rep.loss) log_->error("{}\n  The loss was accepted (--accept-loss).", rep.loss_message(name));
+        rep.log_to(*log_, name, "The loss was accepted (--accept-loss).");
     }
     if (rep.replayed > 0) {
         say("📜 Replayed " + std::to_string(rep.replayed) + " journaled operations after the snapshot");
