@@ -185,7 +185,14 @@ int main(int argc, char** argv) {
                         last_change = Clock::now();
                         seen_change = true;
                     }
-                    if (moved || !loaded_once) changed = true;
+                    if (moved || !loaded_once) {
+                        changed = true;
+                        // The chart: the equity curve saved with the session
+                        // (so it survives restarts of the runner and of this
+                        // program), else the points seen since this started.
+                        auto curve = td::saved_history(*ins.state);
+                        if (!curve.empty() || !loaded_once) hub->reset_history(std::move(curve));
+                    }
                     view = std::move(next);
                     shown_key = key;
                     loaded_once = true;

@@ -7,8 +7,11 @@
 //    within 3 s, and the iteration advances without a reload.
 // 2. Stopping the runner (SIGINT, it saves) makes the page say its data is stale.
 // 3. The runner restarted with --resume: the same page, not reloaded, shows
-//    the saved book (symbols and iteration of the saved file).
-// 4. fno_dashboard on the same state dir: "runner offline — last saved ...".
+//    the saved book (symbols and iteration of the saved file) and a chart
+//    that goes on from the first run.
+// 4. fno_dashboard on the same state dir: "runner offline — last saved ...",
+//    the runner's final Total Value and P&L to the paisa, and a chart that
+//    holds both runs (also after fno_dashboard restarts).
 // 5. fno_dashboard on a hand-written seed file whose names contain markup:
 //    shown as text, nothing executed.
 import { spawn } from "node:child_process";
@@ -201,6 +204,12 @@ try {
     `iteration ${await page.textContent("#iteration")} continuing from ${saved.iteration}`);
   const hist = await (await fetch(`http://127.0.0.1:${port}/api/history`)).json();
   check(hist.iteration.includes(saved.iteration), "the resumed runner published the loaded state itself");
+  // The chart goes on from the first run: its equity curve was saved with
+  // the session (runner.equity), every iteration while the session is short.
+  const before = Array.from({ length: saved.iteration }, (_, i) => i + 1);
+  check(before.every((i) => hist.iteration.includes(i)),
+    `the resumed runner's chart holds the first run's points (iterations 1..${saved.iteration}; ` +
+    `${hist.iteration.filter((i) => i <= saved.iteration).length} shown)`);
   check(await page.evaluate(() => window.__sameDocument === true), "still the same document (no reload)");
   await page.waitForSelector("#chart canvas", { timeout: 3000 });
   const shot = path.join(artifacts, "dashboard.png");
@@ -223,8 +232,40 @@ try {
   check(await page.textContent("#source-badge") === "saved state", "badge says saved state");
   const offlineSymbols = (await texts(page, "#positions tbody tr td:first-child")).sort();
   check(JSON.stringify(offlineSymbols) === JSON.stringify(savedSymbols), "fno_dashboard shows the same saved book");
-  await page.screenshot({ path: path.join(artifacts, "dashboard-offline.png"), fullPage: true });
+  // The same money as the runner's final summary for this save, to the
+  // paisa: the positions are valued at the marks saved with the session,
+  // not at their entry prices. (Grouping differs: compare the digits.)
+  const saved2 = JSON.parse(fs.readFileSync(path.join(stateDir, "fno_system_state.json"), "utf8"));
+  const marks = saved2.runner.last_prices || {};
+  const moved = Object.keys(saved2.portfolio.positions).filter((k) =>
+    marks[k] !== undefined && marks[k] !== saved2.portfolio.positions[k].entry_price);
+  check(moved.length > 0, `the saved book has positions marked away from their entry price (${moved.length})`);
+  const summary = fs.readFileSync(path.join(artifacts, "runner-2.log"), "utf8");
+  const said = (label) => { const m = summary.match(new RegExp(`${label}: (₹-?[\\d,]+\\.\\d\\d)`)); return m ? m[1] : null; };
+  const digits = (t) => String(t).replace(/[^\d-]/g, "");
+  await page.waitForFunction(() => document.getElementById("source-badge").textContent === "saved state", null, { timeout: 5000 });
+  const pageValue = await page.textContent("#total-value");
+  const pagePnl = await page.textContent("#total-pnl");
+  check(said("Total Value") !== null && digits(pageValue) === digits(said("Total Value")),
+    `fno_dashboard's total value ${pageValue} is the runner's ${said("Total Value")}`);
+  check(said("Total P&L") !== null && digits(pagePnl) === digits(said("Total P&L")),
+    `fno_dashboard's P&L ${pagePnl} is the runner's ${said("Total P&L")}`);
+  // fno_dashboard never saw the runner: its chart comes from the session.
+  const dhist = await (await fetch(`http://127.0.0.1:${port}/api/history`)).json();
+  check(before.every((i) => dhist.iteration.includes(i)) && dhist.iteration.includes(saved2.iteration),
+    `fno_dashboard's chart holds both runs (iterations 1..${saved2.iteration}; ${dhist.iteration.length} points)`);
   await stop(dash, "fno_dashboard-1");
+  // ...and after fno_dashboard itself restarts.
+  const dashAgain = start(dashboardBin, ["--config", cfg], "fno_dashboard-1b");
+  await waitHealthy(port, dashAgain, "fno_dashboard-1b");
+  await page.waitForFunction((n) => Number(document.getElementById("iteration").textContent) === n, saved2.iteration, { timeout: 5000 });
+  const dhist2 = await (await fetch(`http://127.0.0.1:${port}/api/history`)).json();
+  check(JSON.stringify(dhist2.iteration) === JSON.stringify(dhist.iteration),
+    `a restarted fno_dashboard shows the same chart (${dhist2.iteration.length} points)`);
+  check(await page.$eval("#chart-empty", (e) => e.hidden), "the chart is drawn after the restart");
+  const dashForShot = dashAgain;
+  await page.screenshot({ path: path.join(artifacts, "dashboard-offline.png"), fullPage: true });
+  await stop(dashForShot, "fno_dashboard-1b");
 
   // ---- 5. markup in names is shown as text ------------------------------------
   const evilDir = path.join(work, "evil");

@@ -4,12 +4,15 @@
 #include <tradestate/timestamp.hpp>
 
 #include <boost/json/array.hpp>
+#include <boost/json/value_from.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 namespace fno {
@@ -100,20 +103,51 @@ void Simulation::resume(const SessionState& s) {
 }
 
 void Simulation::store(SessionState& s) const {
-    s.runner = runner_data(s.runner);
-    s.timestamp = now_for_state();
+    const Timestamp at = now_for_state();
+    s.runner = runner_data(s, s.iteration, at, total_value(s.portfolio));
+    s.timestamp = at;
 }
 
-boost::json::object Simulation::runner_data(const boost::json::object& base) const {
-    boost::json::object r = base; // keep members other tools may have added
+boost::json::object Simulation::runner_data(const SessionState& s, std::int64_t iteration, Timestamp at,
+                                            Money total) const {
+    namespace json = boost::json;
+    json::object r = s.runner; // keep members other tools may have added
     r["engine"] = "fno_runner";
     r["format"] = 1;
     if (!r.contains("seed")) r["seed"] = std::to_string(s_.seed);
-    boost::json::array words;
+    json::array words;
     for (const auto& w : rng_.state()) words.emplace_back(w);
     r["rng"] = std::move(words);
     r["market"] = ms_.to_json();
     r["sim_clock"] = s_.sim_clock;
+
+    // The marks: what every open position was valued at, so that a reader of
+    // the saved state (fno_dashboard) shows the runner's numbers.
+    json::object marks;
+    for (const auto& [sym, p] : s.portfolio.positions())
+        if (auto px = price(sym)) marks[sym] = json::value_from(*px);
+    r["last_prices"] = std::move(marks);
+
+    // The equity curve, at most equity_points points over the whole session:
+    // the iterations that are multiples of a power-of-two stride, which
+    // doubles (dropping every other point) whenever the session outgrows it.
+    std::int64_t stride = 1;
+    while (iteration / stride > equity_points) stride *= 2;
+    json::object curve;
+    if (const auto* e = r.if_contains("equity"); e && e->is_object())
+        for (const auto& m : e->get_object()) {
+            std::int64_t k = -1;
+            const auto key = std::string_view(m.key());
+            const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), k);
+            if (ec == std::errc() && end == key.data() + key.size() && k >= 0 && k < iteration && k % stride == 0)
+                curve[m.key()] = m.value();
+        }
+    if (iteration % stride == 0) {
+        const Money realized = s.portfolio.total_pnl() - s.portfolio.total_charges();
+        curve[std::to_string(iteration)] = json::array{at.micros(), total.paise(),
+                                                       (total - s.portfolio.initial_cash()).paise(), realized.paise()};
+    }
+    r["equity"] = std::move(curve);
     return r;
 }
 
@@ -149,7 +183,11 @@ StepReport Simulation::step(const SessionState& s, const ApplyOp& apply) {
     if (!rep.at_close) entries(s, rep, apply);
     rep.total_value = total_value(s.portfolio);
     rep.unrealized = rep.total_value - s.portfolio.cash() - s.portfolio.open_cost();
-    apply(tradestate::session_op::step(rep.iteration, now_for_state(), runner_data(s.runner), analysis(s, rep)));
+    const Timestamp at = now_for_state();
+    apply(tradestate::session_op::step(
+        rep.iteration, at,
+        tradestate::session_op::runner_patch(s.runner, runner_data(s, rep.iteration, at, rep.total_value)),
+        analysis(s, rep)));
     return rep;
 }
 

@@ -58,6 +58,12 @@ public:
                 log_->warn("dashboard: listing saved sessions failed: {}", e.what());
             }
         }
+        if (!seeded_) {
+            // A resumed session brings its equity curve: the chart goes on
+            // from where the last run left it instead of starting empty.
+            hub_->reset_history(saved_history(s));
+            seeded_ = true;
+        }
         hub_->publish(Source::live, session_, make_view(s, price_of_, last_saved_));
     }
 
@@ -86,6 +92,7 @@ private:
     std::shared_ptr<SnapshotHub> hub_;
     std::unique_ptr<Server> server_;
     std::string last_saved_;
+    bool seeded_ = false; // chart seeded from the session's saved equity curve
     std::chrono::steady_clock::time_point last_list_{};
 };
 

@@ -12,9 +12,13 @@
 #include <boost/json/value_to.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace tradestate::dashboard {
@@ -37,6 +41,30 @@ using PriceLookup = std::function<std::optional<Money>(const std::string& symbol
     } catch (const std::exception&) {
         return std::nullopt;
     }
+}
+
+/// The equity curve a runner left in the saved state, oldest first:
+/// `runner.equity` = `{"<iteration>": [unix_us, total_value_paise,
+/// pnl_paise, realized_pnl_paise], ...}` (fno_runner keeps at most 240
+/// points over the whole session). Malformed points are skipped; empty
+/// when there is none. This is how the chart outlives a restart.
+[[nodiscard]] inline std::vector<HistoryPoint> saved_history(const SessionState& s) {
+    std::vector<HistoryPoint> out;
+    const auto* e = s.runner.if_contains("equity");
+    if (!e || !e->is_object()) return out;
+    for (const auto& m : e->get_object()) {
+        const auto key = std::string_view(m.key());
+        std::int64_t it = -1;
+        const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), it);
+        if (ec != std::errc() || end != key.data() + key.size() || it < 0 || !m.value().is_array()) continue;
+        const auto& a = m.value().get_array();
+        if (a.size() < 4 || !std::all_of(a.begin(), a.begin() + 4, [](const auto& x) { return x.is_int64(); }))
+            continue;
+        out.push_back(HistoryPoint{static_cast<double>(a[0].get_int64()) / 1e6, it, a[1].get_int64(),
+                                   a[2].get_int64(), a[3].get_int64()});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.iteration < y.iteration; });
+    return out;
 }
 
 /// The page's view of `s`. `price_of` gives current prices (the runner

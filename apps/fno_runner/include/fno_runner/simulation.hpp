@@ -114,8 +114,14 @@ public:
     /// session without one, e.g. written by the seed's program, starts the
     /// market fresh from the seed and keeps its portfolio).
     void resume(const tradestate::SessionState& s);
-    /// The `runner` object for `s`: its members plus market, RNG and clock.
-    [[nodiscard]] boost::json::object runner_data(const boost::json::object& base) const;
+    /// Points the saved equity curve keeps at most (`runner.equity`).
+    static constexpr std::int64_t equity_points = 240;
+    /// The `runner` object for `s` at `iteration` (stamped `at`, valued
+    /// `total`): its members plus market, RNG, clock, `last_prices` (the
+    /// mark of every open position) and `equity` (the curve:
+    /// `{"<iteration>": [unix_us, total_value_paise, pnl_paise, realized_pnl_paise]}`).
+    [[nodiscard]] boost::json::object runner_data(const tradestate::SessionState& s, std::int64_t iteration,
+                                                  tradestate::Timestamp at, Money total) const;
     /// Write market, RNG and clock into `s.runner` (and the timestamp).
     void store(tradestate::SessionState& s) const;
 
