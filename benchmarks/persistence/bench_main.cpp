@@ -16,7 +16,7 @@
 // TRADESTATE_BENCH_LOOP_POSITIONS [10000]; TRADESTATE_BENCH_LOOP_SAVES [300];
 // TRADESTATE_BENCH_LOOP_INTERVAL_US [2000]; TRADESTATE_BENCH_PY_ITERS
 // [auto]; TRADESTATE_BENCH_PLUGIN_DIR [the build's plugin dir];
-// TRADESTATE_BENCH_BACKENDS [json-files,mmap-binary,compressed-archive];
+// TRADESTATE_BENCH_BACKENDS [the file backends the tree builds; "+name" adds one];
 // TRADESTATE_BENCH_PG_URL: a PostgreSQL server for the `postgres` backend
 // (TRADESTATE_BENCH_PG_JSONB=0: its `jsonb = false` setting)
 // (each benchmark works in a schema of its own; only fsync:1 runs, as the
@@ -615,7 +615,12 @@ int main(int argc, char** argv) {
     auto sizes = split(env_or("TRADESTATE_BENCH_SIZES", "10,1000,100000"));
     if (sizes.size() == 1 && sizes.front() == "none") sizes.clear(); // only the loop stall
     const auto trades = static_cast<std::size_t>(env_int("TRADESTATE_BENCH_TRADES", 10'000));
-    const auto backends = split(env_or("TRADESTATE_BENCH_BACKENDS", "json-files,mmap-binary,compressed-archive"));
+    // The file backends this tree builds, unless TRADESTATE_BENCH_BACKENDS
+    // names others ("+postgres": those and postgres).
+    std::string backend_list = env_or("TRADESTATE_BENCH_BACKENDS", TRADESTATE_BENCH_FILE_BACKENDS);
+    if (!backend_list.empty() && backend_list.front() == '+')
+        backend_list = std::string(TRADESTATE_BENCH_FILE_BACKENDS) + "," + backend_list.substr(1);
+    const auto backends = split(backend_list);
     const auto loop_positions = static_cast<std::size_t>(env_int("TRADESTATE_BENCH_LOOP_POSITIONS", 10'000));
     const auto loop_saves = env_int("TRADESTATE_BENCH_LOOP_SAVES", 300);
     const bool small_sizes_only = sizes.size() == 1 && std::stoll(sizes.front()) <= 100;
