@@ -137,13 +137,13 @@ int main(int argc, char** argv) {
         log->error("{}", e.what());
         return 3;
     }
+    // Handlers first: whoever reads the line below may signal at once.
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
     // Scripts and tests read the port from this line (useful with --port 0).
     std::printf("fno_dashboard: listening on %s (state: %s, backend: %s)\n", server.url().c_str(),
                 cfg.persistence.state_dir.string().c_str(), cfg.persistence.backend.c_str());
     std::fflush(stdout);
-
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
 
     std::string shown;                 // session currently shown
     std::string shown_key;             // its change_key when last loaded

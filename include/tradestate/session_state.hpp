@@ -118,10 +118,16 @@ inline SessionState tag_invoke(const boost::json::value_to_tag<SessionState>&, c
     perf["trades_count"] = pf.trades_count();
 
     boost::json::object current(sp);
-    const int day = s.timestamp.ist_date();
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", day / 10000, day / 100 % 100, day % 100);
-    current["trading_day"] = buf;
+    // The market day: the runner's `trading_day` when it keeps one (its
+    // market clock may not be the wall clock), else the IST date of the state.
+    if (const auto* td = s.runner.if_contains("trading_day"); td && td->is_string()) {
+        current["trading_day"] = td->get_string();
+    } else {
+        const int day = s.timestamp.ist_date();
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", day / 10000, day / 100 % 100, day % 100);
+        current["trading_day"] = buf;
+    }
     current["timestamp"] = boost::json::value_from(s.timestamp, sp);
     current["iteration"] = s.iteration;
     current["performance"] = std::move(perf);

@@ -3,6 +3,7 @@
 // resume prompt under a pseudo-terminal, resume without a terminal, kill and
 // resume == uninterrupted, 10,000 iterations with exact money,
 // max_positions, --show-sessions, a second writer refused, a failed save.
+#include <fno_runner/market.hpp>
 #include <fno_runner/settings.hpp>
 
 #include <tradestate_test/support.hpp>
@@ -16,13 +17,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -449,6 +453,31 @@ TEST_P(RunnerE2E, EachWarningIsShownOnce) {
     const auto v = tradestate::testing::capture({tradestate::testing::tool_bin(), "--config", cfg.string(), "verify"});
     EXPECT_EQ(v.code, 1) << v.all();
     EXPECT_EQ(count(v.all(), "invalid JSON"), 1u) << v.all();
+}
+
+TEST_P(RunnerE2E, TheTradingDayOfTheViewsIsTheMarketsDayNotTheWallClocks) {
+    // Stamped with the wall clock (sim_clock off), as by default: the market
+    // still trades its own days, and current_state's trading_day is theirs.
+    const auto cfg = config("td");
+    {
+        std::ifstream in(cfg);
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        text.replace(text.find("sim_clock = true"), 16, "sim_clock = false");
+        std::ofstream(cfg, std::ios::trunc) << text;
+    }
+    std::string text;
+    ASSERT_EQ(run(args(cfg, "--iterations", "30"), out("run"), &text), 0) << text;
+    const auto s = load(cfg);
+    const auto market = fno::MarketState::from_json(s.runner.at("market").as_object());
+    const int market_day = tradestate::Timestamp::from_micros(market.clock).ist_date();
+    ASSERT_NE(market_day, s.timestamp.ist_date()) << "the market's clock happens to be on today's date";
+    int traded = 0; // and the trades in the file are on the market's days
+    for (const auto& t : s.portfolio.trade_history()) traded = std::max(traded, t.exit_time.ist_date());
+    EXPECT_LE(traded, market_day);
+    char want[16];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02d", market_day / 10000, market_day / 100 % 100, market_day % 100);
+    const auto views = tradestate_views(s);
+    EXPECT_EQ(views.at("current_state").at("trading_day").as_string(), want);
 }
 
 TEST_P(RunnerE2E, ResumeAndFreshFlagsDecideWithoutAsking) {
