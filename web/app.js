@@ -12,8 +12,12 @@
   let timer = null;
 
   // ---- formatting (money arrives as integer paise: exact) -------------
-  function groupIndian(digits) {
+  // Grouping follows config.toml's [display] money_grouping, sent by the
+  // server, so the page groups as the console does; the sign comes first.
+  let grouping = "western";
+  function group(digits) {
     if (digits.length <= 3) return digits;
+    if (grouping !== "indian") return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
     const last3 = digits.slice(-3);
     const rest = digits.slice(0, -3).replace(/\B(?=(\d{2})+(?!\d))/g, ",");
     return rest + "," + last3;
@@ -24,7 +28,13 @@
     const abs = Math.abs(paise);
     const whole = Math.floor(abs / 100);
     const frac = abs % 100;
-    return (neg ? "-" : "") + "\u20b9" + groupIndian(String(whole)) + "." + String(frac).padStart(2, "0");
+    return (neg ? "-" : "") + "\u20b9" + group(String(whole)) + "." + String(frac).padStart(2, "0");
+  }
+  function chartRupees(v, decimals) {
+    if (v == null) return "—";
+    const paise = Math.round(v * 100);
+    const s = rupees(paise);
+    return decimals ? s : s.slice(0, -3);
   }
   function signedRupees(paise) {
     return (paise > 0 ? "+" : "") + rupees(paise);
@@ -35,11 +45,25 @@
     const abs = Math.abs(bp);
     return (neg ? "-" : bp > 0 ? "+" : "") + Math.floor(abs / 100) + "." + String(abs % 100).padStart(2, "0") + "%";
   }
+  // Times: IST, 24-hour, with the zone written out, whatever the browser's
+  // own zone (the trading day is Indian; the console and listings agree).
+  const IST_MS = (5 * 60 + 30) * 60 * 1000;
+  const pad2 = (n) => String(n).padStart(2, "0");
+  function istParts(ms) {
+    const d = new Date(ms + IST_MS);
+    return {
+      date: d.getUTCFullYear() + "-" + pad2(d.getUTCMonth() + 1) + "-" + pad2(d.getUTCDate()),
+      clock: pad2(d.getUTCHours()) + ":" + pad2(d.getUTCMinutes()) + ":" + pad2(d.getUTCSeconds()),
+    };
+  }
+  function istDateTime(ms) { const p = istParts(ms); return p.date + " " + p.clock + " IST"; }
+  function istClock(ms) { return istParts(ms).clock + " IST"; }
   function when(iso) {
     if (!iso) return "—";
-    const s = String(iso).replace("T", " ");
-    const dot = s.indexOf(".");
-    return dot > 0 ? s.slice(0, dot) : s;
+    let s = String(iso).replace(" ", "T");
+    if (!/(Z|[+-]\d\d:\d\d)$/.test(s)) s += "+05:30"; // no offset: IST, as the seed writes
+    const ms = Date.parse(s);
+    return Number.isFinite(ms) ? istDateTime(ms) : String(iso);
   }
   function setText(id, text) { $(id).textContent = text; }
   function setSigned(id, paise, text) {
@@ -148,20 +172,25 @@
     const data = [t, toRupees(h.total_value_paise), toRupees(h.realized_pnl_paise)];
     const el = $("chart");
     if (!chart) {
-      const fmt = (v) => v == null ? "—" : "\u20b9" + v.toLocaleString("en-IN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      const fmt = (v) => chartRupees(v, true);
+      // uPlot shows a Date's local fields: a Date shifted so they read IST.
+      const tzDate = (ts) => { const d = new Date(ts * 1000 + IST_MS);
+        return new Date(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()); };
       chart = new uPlot({
+        tzDate,
+        fmtDate: (tpl) => uPlot.fmtDate(tpl.replace(/\{h\}\{aa\}/g, "{HH}:{mm}").replace(/\{h\}/g, "{HH}").replace(/\{a+\}|\{A+\}/gi, "")),
         width: Math.max(300, el.clientWidth - 16),
         height: 260,
         scales: { x: { time: true }, value: {}, pnl: {} },
         series: [
-          {},
+          { value: (u, ts) => ts == null ? "—" : istDateTime(ts * 1000) },
           { label: "Total value", scale: "value", stroke: "#2f5bd3", width: 2, value: (u, v) => fmt(v) },
           { label: "Realized P&L", scale: "pnl", stroke: "#c07a00", width: 1.5, dash: [6, 4], value: (u, v) => fmt(v) },
         ],
         axes: [
           {},
-          { scale: "value", size: 90, values: (u, vals) => vals.map((v) => "\u20b9" + v.toLocaleString("en-IN")) },
-          { scale: "pnl", side: 1, size: 80, grid: { show: false }, values: (u, vals) => vals.map((v) => "\u20b9" + v.toLocaleString("en-IN")) },
+          { scale: "value", size: 90, values: (u, vals) => vals.map((v) => chartRupees(v, false)) },
+          { scale: "pnl", side: 1, size: 80, grid: { show: false }, values: (u, vals) => vals.map((v) => chartRupees(v, false)) },
         ],
       }, data, el);
       window.addEventListener("resize", () => chart.setSize({ width: Math.max(300, el.clientWidth - 16), height: 260 }));
@@ -185,7 +214,7 @@
 
   function showStale(err) {
     const el = $("stale");
-    const since = lastOk ? " Showing data from " + lastOk.toLocaleTimeString() + "." : "";
+    const since = lastOk ? " Showing data from " + istClock(lastOk.getTime()) + "." : "";
     el.textContent = "Data may be stale: refresh failed (" + (err && err.message ? err.message : String(err)) + ")." + since;
     el.hidden = false;
     $("source-badge").textContent = "stale";
@@ -198,6 +227,7 @@
       if (typeof d.refresh_ms === "number" && d.refresh_ms >= 200 && d.refresh_ms !== refreshMs) {
         refreshMs = d.refresh_ms;
       }
+      if (d.money_grouping === "indian" || d.money_grouping === "western") grouping = d.money_grouping;
       renderState(d);
       if (d.version !== lastVersion) {
         const [h, ss] = await Promise.all([getJson("/api/history"), getJson("/api/sessions")]);
@@ -207,7 +237,7 @@
       }
       lastOk = new Date();
       $("stale").hidden = true;
-      setText("updated", "updated " + lastOk.toLocaleTimeString());
+      setText("updated", "updated " + istClock(lastOk.getTime()));
       document.body.dataset.version = String(d.version);
     } catch (e) {
       showStale(e);

@@ -9,6 +9,8 @@
 #include <tradestate_dashboard/session_view.hpp>
 
 #include <tradestate/config.hpp>
+#include <tradestate/listing.hpp>
+#include <tradestate/log_time.hpp>
 #include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>
 #include <tradestate/session.hpp>
@@ -71,14 +73,6 @@ std::string change_key(const tradestate::SessionInfo& info, Persister& p, const 
     return key;
 }
 
-std::string display_time(const std::string& iso) {
-    try {
-        return tradestate::Timestamp::from_iso(iso).to_display() + " IST";
-    } catch (const std::exception&) {
-        return iso;
-    }
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -98,9 +92,11 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     auto log = spdlog::default_logger();
+    log->set_formatter(tradestate::ist_log_formatter("[%*] [%^%l%$] %v"));
     tradestate::Config cfg;
     try {
         cfg = tradestate::Config::discover(config_file);
+        tradestate::set_money_grouping(cfg.display.money_grouping);
     } catch (const std::exception& e) {
         log->error("{}", e.what());
         return 2;
@@ -219,8 +215,8 @@ int main(int argc, char** argv) {
             const bool active = seen_change && std::chrono::duration<double>(Clock::now() - last_change).count() <
                                                    offline_after_s;
             notice = active ? "Showing saved state: the runner is saving; the page updates with each save — last saved " +
-                                  display_time(view->last_saved)
-                            : "Runner offline — last saved " + display_time(view->last_saved);
+                                  tradestate::display_time(view->last_saved)
+                            : "Runner offline — last saved " + tradestate::display_time(view->last_saved);
         }
         // Publish only what changed, so the page refetches history only then.
         if (changed || first_publish || notice != published_notice) {

@@ -40,6 +40,7 @@ Config make_config(const Common& c) {
     // Sections of other programs (fno_runner's [instruments], …) are named
     // in the file's app_sections; this tool checks only tradestate's own.
     Config cfg = Config::discover(c.config_file);
+    tradestate::set_money_grouping(cfg.display.money_grouping);
     if (!c.state_dir.empty()) cfg.persistence.state_dir = c.state_dir;
     if (!c.backend.empty()) cfg.persistence.backend = c.backend;
     return cfg;

@@ -18,6 +18,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -60,6 +61,19 @@ struct DashboardConfig {
     std::int64_t port = 8888;
     std::int64_t refresh_ms = 2000;
 };
+
+/// How programs show things to a person. Times are always IST with the zone
+/// written out (the trading day is Indian); money grouping is a choice.
+struct DisplayConfig {
+    MoneyGrouping money_grouping = MoneyGrouping::western; ///< western (₹896,439.16) | indian (₹8,96,439.16)
+};
+
+/// The sections every program checks; an application's own go in `ConfigSchema`.
+inline constexpr std::array<std::string_view, 4> library_sections{"persistence", "trading", "dashboard", "display"};
+
+[[nodiscard]] constexpr bool is_library_section(std::string_view s) noexcept {
+    return std::find(library_sections.begin(), library_sections.end(), s) != library_sections.end();
+}
 
 /// Keys an application adds to the file: whole sections it validates itself
 /// ("instruments") and single keys in the library's sections ("trading.brokerage_per_order").
@@ -104,6 +118,7 @@ public:
     PersistenceConfig persistence;
     TradingConfig trading;
     DashboardConfig dashboard;
+    DisplayConfig display;
 
     /// The built-in defaults (what config.toml in the repository says too).
     [[nodiscard]] static Config defaults() { return Config{}; }
@@ -234,7 +249,7 @@ private:
                 auto* name = e.as_string();
                 if (!name) fail(e, "app_sections: expected section names (strings)");
                 const std::string nm = name->get();
-                if (nm == "persistence" || nm == "trading" || nm == "dashboard")
+                if (is_library_section(nm))
                     fail(e, "app_sections: [" + nm + "] is tradestate's own section, checked by every program");
                 if (!is_valid_session_name(nm)) fail(e, "app_sections: '" + detail::printable(nm) + "' is not a section name");
                 c.app_sections_.push_back(nm);
@@ -247,8 +262,9 @@ private:
             const std::string section(skey.str());
             if (section == "app_sections" || allowed_section(section) || shared(section)) continue;
             auto* st = snode.as_table();
-            if (section != "persistence" && section != "trading" && section != "dashboard") {
-                std::string known = "persistence, trading, dashboard";
+            if (!is_library_section(section)) {
+                std::string known;
+                for (const auto x : library_sections) known += (known.empty() ? "" : ", ") + std::string(x);
                 for (const auto& x : schema.sections) known += ", " + x;
                 std::string others;
                 for (const auto& x : c.app_sections_) others += (others.empty() ? "" : ", ") + x;
@@ -306,6 +322,13 @@ private:
                     else if (key == "capital_per_trade") {
                         t.capital_per_trade = get_money(n, dotted);
                         if (t.capital_per_trade <= Money{}) fail(n, dotted + ": must be positive");
+                    } else fail(k, "unknown key " + dotted);
+                } else if (section == "display") {
+                    if (key == "money_grouping") {
+                        const auto g = get_string(n, dotted);
+                        if (g == "western") c.display.money_grouping = MoneyGrouping::western;
+                        else if (g == "indian") c.display.money_grouping = MoneyGrouping::indian;
+                        else fail(n, dotted + ": expected \"western\" (₹896,439.16) or \"indian\" (₹8,96,439.16)");
                     } else fail(k, "unknown key " + dotted);
                 } else {
                     auto& d = c.dashboard;

@@ -14,6 +14,7 @@
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
 
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <compare>
@@ -24,6 +25,16 @@
 #include <system_error>
 
 namespace tradestate {
+
+/// How `Money::format()` groups digits: western "₹896,439.16" (as the seed
+/// prints) or Indian lakh/crore "₹8,96,439.16". config.toml: `[display] money_grouping`.
+enum class MoneyGrouping { western, indian };
+
+/// The grouping `Money::format()` uses in this process. A program sets it
+/// once from its config (`set_money_grouping(cfg.display.money_grouping)`),
+/// so the console, listings and the page group alike, like a global locale.
+[[nodiscard]] inline MoneyGrouping money_grouping() noexcept;
+inline void set_money_grouping(MoneyGrouping g) noexcept;
 
 class Money {
 public:
@@ -51,10 +62,14 @@ public:
 
     /// "896439.16", "-28.40" — plain, two decimals.
     [[nodiscard]] std::string to_string() const { return format_plain(false, 3, false); }
-    /// "₹896,439.16" — thousands grouping, as the seed prints.
-    [[nodiscard]] std::string format() const { return format_plain(true, 3, true); }
+    /// "₹896,439.16", "-₹28.40" — grouped as `money_grouping()` says (western by default).
+    [[nodiscard]] std::string format() const { return format(money_grouping()); }
+    /// "₹896,439.16" (western) or "₹8,96,439.16" (indian); the sign comes before the ₹.
+    [[nodiscard]] std::string format(MoneyGrouping g) const {
+        return format_plain(true, g == MoneyGrouping::indian ? 2 : 3, true);
+    }
     /// "₹8,96,439.16" — Indian lakh/crore grouping.
-    [[nodiscard]] std::string format_indian() const { return format_plain(true, 2, true); }
+    [[nodiscard]] std::string format_indian() const { return format(MoneyGrouping::indian); }
 
     constexpr auto operator<=>(const Money&) const noexcept = default;
 
@@ -107,8 +122,8 @@ private:
             whole = g;
         }
         std::string s;
-        if (rupee_sign) s += "\xE2\x82\xB9"; // ₹
         if (neg) s += '-';
+        if (rupee_sign) s += "\xE2\x82\xB9"; // ₹
         s += whole;
         s += '.';
         s += static_cast<char>('0' + frac / 10);
@@ -118,6 +133,20 @@ private:
 
     std::int64_t paise_ = 0;
 };
+
+namespace detail {
+[[nodiscard]] inline std::atomic<MoneyGrouping>& money_grouping_slot() noexcept {
+    static std::atomic<MoneyGrouping> g{MoneyGrouping::western};
+    return g;
+}
+} // namespace detail
+
+inline MoneyGrouping money_grouping() noexcept { return detail::money_grouping_slot().load(std::memory_order_relaxed); }
+inline void set_money_grouping(MoneyGrouping g) noexcept { detail::money_grouping_slot().store(g, std::memory_order_relaxed); }
+
+[[nodiscard]] constexpr std::string_view to_string(MoneyGrouping g) noexcept {
+    return g == MoneyGrouping::indian ? "indian" : "western";
+}
 
 inline Money Money::parse(std::string_view text) {
     auto bad = [&](const char* why) -> Money {

@@ -37,8 +37,8 @@ public:
     [[nodiscard]] constexpr std::int64_t micros() const noexcept { return us_; }
     /// "2025-09-29T11:49:10.204428+05:30" (IST).
     [[nodiscard]] std::string to_iso() const { return format(ist_offset_seconds, true, true); }
-    /// "2025-09-29 11:49:10" (IST), for console messages.
-    [[nodiscard]] std::string to_display() const { return format(ist_offset_seconds, false, false); }
+    /// "2025-09-29 11:49:10 IST": what a person reads (console, listings, logs).
+    [[nodiscard]] std::string to_display() const { return format(ist_offset_seconds, false, false) + " IST"; }
     /// Calendar date in IST as YYYYMMDD.
     [[nodiscard]] int ist_date() const {
         int y, m, d;

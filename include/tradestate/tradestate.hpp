@@ -12,6 +12,7 @@
 #include <tradestate/journal_format.hpp>
 #include <tradestate/journal_writer.hpp>
 #include <tradestate/listing.hpp>
+#include <tradestate/log_time.hpp>
 #include <tradestate/money.hpp>
 #include <tradestate/open.hpp>
 #include <tradestate/persister.hpp>

@@ -14,6 +14,7 @@
 #include <tradestate/detail/json.hpp>
 #include <tradestate/detail/session_name.hpp>
 #include <tradestate/plugin.hpp>
+#include <tradestate/timestamp.hpp>
 
 #include <boost/json.hpp>
 
@@ -59,17 +60,9 @@ const std::vector<std::string> seed_views = {"shared_portfolio_state", "current_
 std::string iso_mtime(const fs::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return {};
-    struct tm tm {};
-    ::localtime_r(&st.st_mtim.tv_sec, &tm);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    long off = tm.tm_gmtoff;
-    const char sign = off < 0 ? '-' : '+';
-    off = off < 0 ? -off : off;
-    char out[128];
-    std::snprintf(out, sizeof out, "%s.%06ld%c%02d:%02d", date, st.st_mtim.tv_nsec / 1000, sign,
-                  static_cast<int>((off / 3600) % 100), static_cast<int>((off % 3600) / 60));
-    return out;
+    return tradestate::Timestamp::from_micros(static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000 +
+                                              st.st_mtim.tv_nsec / 1000)
+        .to_iso();
 }
 
 bool path_exists(const fs::path& p) {

@@ -29,6 +29,7 @@
 // they are refused while another process holds the lease.
 #include <tradestate/plugin.hpp>
 #include <tradestate/postgres/common.hpp>
+#include <tradestate/timestamp.hpp>
 
 #include <tradestate/detail/checksum.hpp>
 #include <tradestate/detail/json.hpp>
@@ -880,9 +881,9 @@ public:
                     if (nl == std::string::npos) nl = comp.size();
                     const auto line = comp.substr(pos, nl - pos);
                     const auto tab = line.find('\t');
-                    if (tab != std::string::npos)
+                    if (tab != std::string::npos) // as every time we write: ISO 8601 in IST (+05:30)
                         info.companions.emplace_back(core_->settings().schema + ".views[" + line.substr(0, tab) + "]",
-                                                     line.substr(tab + 1));
+                                                     tradestate::Timestamp::from_iso(line.substr(tab + 1)).to_iso());
                     pos = nl + 1;
                 }
                 out.push_back(std::move(info));

@@ -87,6 +87,9 @@ check_interval = 300
 bind = "127.0.0.1"
 port = ${port}
 refresh_ms = 500
+
+[display]
+money_grouping = "indian"
 `);
   return f;
 }
@@ -138,6 +141,9 @@ try {
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     viewport: { width: 1280, height: 900 },
+    // A browser far from India: the page must still show IST, 24-hour.
+    timezoneId: "America/New_York",
+    locale: "en-US",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
@@ -174,6 +180,20 @@ try {
   await page.waitForSelector("#chart canvas", { timeout: 3000 });
   check(await page.$eval("#chart-empty", (e) => e.hidden), "the equity chart is drawn");
   check(/₹[\d,]+\.\d\d/.test(await page.textContent("#total-value")), "total value is shown in rupees");
+  // Times on the page are IST, 24-hour, with the zone, though this browser
+  // is in New York: the "updated" clock is the IST wall clock of now.
+  const updated = await page.textContent("#updated");
+  const um = updated.match(/^updated (\d\d):(\d\d):(\d\d) IST$/);
+  const istNow = new Date(Date.now() + 19800000);
+  const minutesApart = um ? Math.abs(((Number(um[1]) * 60 + Number(um[2])) - (istNow.getUTCHours() * 60 + istNow.getUTCMinutes()) + 1440 + 720) % 1440 - 720) : 99;
+  check(um !== null && minutesApart <= 1, `"${updated}" is the IST time of now (${istNow.toISOString().slice(11, 19)} IST)`);
+  const entryShown = await page.textContent("#positions tbody tr td:nth-child(10)");
+  check(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d IST$/.test(entryShown), `entry time "${entryShown}" is shown as IST, 24-hour`);
+  // The chart's legend, under the cursor, names the point's time in IST too.
+  const box = await page.$eval("#chart .u-over", (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+  await page.mouse.move(box.x + box.w * 0.9, box.y + box.h / 2);
+  const pointTime = await page.textContent("#chart .u-legend .u-series:first-child .u-value");
+  check(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d IST$/.test(pointTime), `the chart's point time "${pointTime}" is IST, 24-hour`);
 
   // ---- 2. runner stops: stale warning ----------------------------------------
   const r1 = await stop(runner, "runner-1");
@@ -197,7 +217,12 @@ try {
   }, saved.iteration, { timeout: 5000 });
   const rows = await page.$$eval("#positions tbody tr", (trs) => trs.map((tr) =>
     ({ symbol: tr.children[0].textContent, entry: tr.children[9].textContent })));
-  const shownEntry = (iso) => { const x = String(iso).replace("T", " "); const d = x.indexOf("."); return d > 0 ? x.slice(0, d) : x; };
+  // Saved times are IST (+05:30, or no offset as the seed writes): the page
+  // shows their date and time to the second, with the zone.
+  const shownEntry = (iso) => {
+    const m = String(iso).match(/^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?(\+05:30)?$/);
+    return m ? `${m[1]} ${m[2]} IST` : `(not an IST time: ${iso})`;
+  };
   const kept = rows.filter((r) => savedSymbols.includes(r.symbol));
   check(kept.length > 0 && kept.every((r) => r.entry === shownEntry(saved.portfolio.positions[r.symbol].entry_time)),
     `resumed page shows the saved book: ${kept.length} of ${savedSymbols.length} saved positions with their saved entry times, ` +
@@ -234,21 +259,22 @@ try {
   check(JSON.stringify(offlineSymbols) === JSON.stringify(savedSymbols), "fno_dashboard shows the same saved book");
   // The same money as the runner's final summary for this save, to the
   // paisa: the positions are valued at the marks saved with the session,
-  // not at their entry prices. (Grouping differs: compare the digits.)
+  // not at their entry prices, grouped as config.toml says (indian) by both.
   const saved2 = JSON.parse(fs.readFileSync(path.join(stateDir, "fno_system_state.json"), "utf8"));
   const marks = saved2.runner.last_prices || {};
   const moved = Object.keys(saved2.portfolio.positions).filter((k) =>
     marks[k] !== undefined && marks[k] !== saved2.portfolio.positions[k].entry_price);
   check(moved.length > 0, `the saved book has positions marked away from their entry price (${moved.length})`);
   const summary = fs.readFileSync(path.join(artifacts, "runner-2.log"), "utf8");
-  const said = (label) => { const m = summary.match(new RegExp(`${label}: (₹-?[\\d,]+\\.\\d\\d)`)); return m ? m[1] : null; };
-  const digits = (t) => String(t).replace(/[^\d-]/g, "");
+  const said = (label) => { const m = summary.match(new RegExp(`${label}: (-?₹[\\d,]+\\.\\d\\d)`)); return m ? m[1] : null; };
   await page.waitForFunction(() => document.getElementById("source-badge").textContent === "saved state", null, { timeout: 5000 });
   const pageValue = await page.textContent("#total-value");
   const pagePnl = await page.textContent("#total-pnl");
-  check(said("Total Value") !== null && digits(pageValue) === digits(said("Total Value")),
+  check(/^-?₹\d{1,2}(,\d\d)*,\d{3}\.\d\d$/.test(said("Total Value") || ""),
+    `the runner's console groups as config.toml says (indian): ${said("Total Value")}`);
+  check(said("Total Value") !== null && pageValue === said("Total Value"),
     `fno_dashboard's total value ${pageValue} is the runner's ${said("Total Value")}`);
-  check(said("Total P&L") !== null && digits(pagePnl) === digits(said("Total P&L")),
+  check(said("Total P&L") !== null && pagePnl.replace(/^\+/, "") === said("Total P&L"),
     `fno_dashboard's P&L ${pagePnl} is the runner's ${said("Total P&L")}`);
   // fno_dashboard never saw the runner: its chart comes from the session.
   const dhist = await (await fetch(`http://127.0.0.1:${port}/api/history`)).json();

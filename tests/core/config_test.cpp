@@ -67,7 +67,7 @@ TEST(Config, ErrorsNameFileLineAndColumn) {
     EXPECT_EQ(error_of("[persistence]\nfsync = 1\n"), "/cfg/config.toml:2:9: persistence.fsync: expected true or false");
     EXPECT_EQ(error_of("[dashboard]\nport = 70000\n"), "/cfg/config.toml:2:8: dashboard.port: 70000 is out of range [0, 65535]");
     EXPECT_EQ(error_of("\n[strategy]\n"),
-              "/cfg/config.toml:2:1: unknown section [strategy] (known: persistence, trading, dashboard); a section "
+              "/cfg/config.toml:2:1: unknown section [strategy] (known: persistence, trading, dashboard, display); a section "
               "another program reads goes in app_sections = [...] at the top of the file");
     EXPECT_EQ(error_of("[trading]\nmode = \"yolo\"\n"), "/cfg/config.toml:2:8: trading.mode: expected \"paper\" or \"live\"");
     EXPECT_EQ(error_of("[trading]\ninitial_cash = -5\n"), "/cfg/config.toml:2:16: trading.initial_cash: must be positive");

@@ -34,12 +34,24 @@ TEST(Money, RejectsNonAmounts) {
 TEST(Money, FormatsLikeTheSeed) {
     EXPECT_EQ(Money::parse("896439.16").format(), "₹896,439.16");
     EXPECT_EQ(Money::parse("999971.60").format(), "₹999,971.60");
-    EXPECT_EQ(Money::parse("-28.40").format(), "₹-28.40");
+    EXPECT_EQ(Money::parse("-28.40").format(), "-₹28.40");
+    EXPECT_EQ(Money::parse("-₹28.40").paise(), -2840);
     EXPECT_EQ(Money::parse("896439.16").format_indian(), "₹8,96,439.16");
     EXPECT_EQ(Money::parse("123456789.05").format_indian(), "₹12,34,56,789.05");
     EXPECT_EQ(Money::parse("999.99").format(), "₹999.99");
     EXPECT_EQ(Money::from_paise(-2840).percent_of(Money::from_rupees(1000000)), "-0.00");
     EXPECT_EQ(Money::from_rupees(123456).percent_of(Money::from_rupees(1000000)), "12.35");
+}
+
+TEST(Money, TheProcessGroupingIsWhatFormatUses) {
+    ASSERT_EQ(tradestate::money_grouping(), tradestate::MoneyGrouping::western);
+    const auto m = Money::parse("-2953123.49");
+    tradestate::set_money_grouping(tradestate::MoneyGrouping::indian);
+    EXPECT_EQ(m.format(), "-₹29,53,123.49");
+    EXPECT_EQ(Money::parse(m.format()), m);
+    tradestate::set_money_grouping(tradestate::MoneyGrouping::western);
+    EXPECT_EQ(m.format(), "-₹2,953,123.49");
+    EXPECT_EQ(m.format(tradestate::MoneyGrouping::indian), "-₹29,53,123.49");
 }
 
 TEST(Money, ArithmeticOverflowIsAnError) {

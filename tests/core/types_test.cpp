@@ -220,7 +220,8 @@ TEST(Types, TimestampsAreIstAndMicrosecondExact) {
     EXPECT_EQ(Timestamp::from_iso("2025-09-29T11:49:10.204428+05:30"), t);
     EXPECT_EQ(Timestamp::from_iso("2025-09-29 11:49:10.204428"), t);
     EXPECT_EQ(Timestamp::from_iso(t.to_iso()), t);
-    EXPECT_EQ(t.to_display(), "2025-09-29 11:49:10");
+    EXPECT_EQ(t.to_display(), "2025-09-29 11:49:10 IST");
+    EXPECT_EQ(Timestamp::from_iso("2025-09-29T20:00:00Z").to_display(), "2025-09-30 01:30:00 IST");
     EXPECT_EQ(Timestamp::from_iso("2025-12-31T23:59:59.999999+05:30").ist_date(), 20251231);
     for (const char* bad : {"", "2025-9-29", "2025-09-29T25:00:00", "2025-09-29T11:49:10.", "2025-09-29T11:49:10+5",
                             "2025-13-01", "29/09/2025"})

@@ -15,6 +15,7 @@
 #include <tradestate/session_state.hpp>
 #include <tradestate/version.hpp>
 
+#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,6 +28,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -478,6 +481,88 @@ TEST_P(RunnerE2E, TheTradingDayOfTheViewsIsTheMarketsDayNotTheWallClocks) {
     std::snprintf(want, sizeof want, "%04d-%02d-%02d", market_day / 10000, market_day / 100 % 100, market_day % 100);
     const auto views = tradestate_views(s);
     EXPECT_EQ(views.at("current_state").at("trading_day").as_string(), want);
+}
+
+TEST_P(RunnerE2E, TimesAreIstWithTheirZoneAndMoneyIsGroupedAsConfigured) {
+    // Every program below runs on a host ten hours behind UTC (a POSIX TZ,
+    // no zone files needed): every time a person reads is still IST with its
+    // zone, every amount grouped as [display] says.
+    struct FarAway {
+        std::optional<std::string> was;
+        FarAway() {
+            if (const char* tz = std::getenv("TZ")) was = tz;
+            ::setenv("TZ", "HST10", 1);
+        }
+        ~FarAway() {
+            if (was) ::setenv("TZ", was->c_str(), 1);
+            else ::unsetenv("TZ");
+        }
+    } far_away;
+    const auto cfg = config("ist", "\n[display]\nmoney_grouping = \"indian\"\n");
+    const auto now_us = [] { return tradestate::Timestamp::now().micros(); };
+    // "YYYY-MM-DD HH:MM:SS" (IST) is now, give or take two minutes
+    auto is_now = [&](const std::string& ist) {
+        const auto d = now_us() - tradestate::Timestamp::from_iso(ist).micros(); // no offset: IST
+        return d > -120'000'000 && d < 120'000'000;
+    };
+    // "HH:MM:SS" is the IST time of day now, give or take two minutes
+    auto is_now_of_day = [&](const std::string& hms) {
+        const auto secs = [](const std::string& t) { return std::stoi(t.substr(0, 2)) * 3600 + std::stoi(t.substr(3, 2)) * 60 + std::stoi(t.substr(6, 2)); };
+        const std::string ist_now = tradestate::Timestamp::now().to_display().substr(11, 8);
+        const int d = ((secs(hms) - secs(ist_now)) % 86400 + 86400 + 43200) % 86400 - 43200;
+        return d > -120 && d < 120;
+    };
+    std::string first, again;
+    ASSERT_EQ(run(args(cfg, "--iterations", "30"), out("ist"), &first), 0) << first;
+    ASSERT_EQ(run(args(cfg, "--resume", "--iterations", "1"), out("ist"), &again), 0) << again;
+
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(again, m, std::regex(R"(   Last modified: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) IST\n)")))
+        << again;
+    EXPECT_TRUE(is_now(m[1])) << m[0];
+    // console log lines: "HH:MM:SS IST info ..."; none without the zone
+    int lines = 0;
+    const std::regex log_line(R"((?:^|\n)(\d\d:\d\d:\d\d)( IST)? info )");
+    for (auto it = std::sregex_iterator(first.begin(), first.end(), log_line);
+         it != std::sregex_iterator(); ++it, ++lines) {
+        EXPECT_TRUE((*it)[2].matched) << "a console log line without its zone: " << (*it)[0];
+        EXPECT_TRUE(is_now_of_day((*it)[1])) << (*it)[0];
+    }
+    EXPECT_GT(lines, 0) << first;
+    // the log file: "[YYYY-MM-DD HH:MM:SS.mmm IST] [info] ..."
+    std::ifstream logf(dir_ / "ist" / "logs" / "fno_runner.log");
+    std::string line;
+    ASSERT_TRUE(std::getline(logf, line));
+    ASSERT_TRUE(std::regex_search(line, m, std::regex(R"(^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3} IST\] \[)"))) << line;
+    EXPECT_TRUE(is_now(m[1])) << line;
+
+    // money: the summary and the listing group the Indian way
+    const auto s = load(cfg);
+    const auto cash = s.portfolio.cash().format(tradestate::MoneyGrouping::indian);
+    ASSERT_NE(cash, s.portfolio.cash().format(tradestate::MoneyGrouping::western)) << "cash below ₹1,00,000";
+    EXPECT_NE(again.find("   Cash Remaining: " + cash), std::string::npos) << again;
+    std::string listing;
+    ASSERT_EQ(run({"--config", cfg.string(), "--show-sessions"}, out("ist"), &listing), 0) << listing;
+    EXPECT_NE(listing.find("   • Cash: " + cash + "\n"), std::string::npos) << listing;
+    const std::regex updated(R"(Last updated ([^\n]*)\n)");
+    for (auto it = std::sregex_iterator(listing.begin(), listing.end(), updated);
+         it != std::sregex_iterator(); ++it) {
+        const std::string shown = (*it)[1];
+        ASSERT_GE(shown.size(), 4u);
+        EXPECT_EQ(shown.substr(shown.size() - 4), " IST") << shown;
+        EXPECT_TRUE(is_now(shown.substr(0, shown.size() - 4))) << shown;
+    }
+    // --json: times with their offset (+05:30), never the host's
+    const auto js = tradestate::testing::capture({tradestate::testing::tool_bin(), "--config", cfg.string(), "show-sessions", "--json"});
+    ASSERT_EQ(js.code, 0) << js.all();
+    EXPECT_EQ(js.out.find("-10:00"), std::string::npos) << js.out;
+    const auto arr = boost::json::parse(js.out).as_array();
+    ASSERT_FALSE(arr.empty());
+    for (const auto& x : arr) {
+        EXPECT_TRUE(x.at("saved_at").as_string().ends_with("+05:30")) << x;
+        for (const auto& [name, when] : x.at("companions").as_object())
+            EXPECT_TRUE(when.as_string().ends_with("+05:30")) << name << ": " << when;
+    }
 }
 
 TEST_P(RunnerE2E, ResumeAndFreshFlagsDecideWithoutAsking) {

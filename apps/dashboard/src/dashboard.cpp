@@ -2,6 +2,7 @@
 #include <tradestate_dashboard/dashboard.hpp>
 
 #include <tradestate/error.hpp>
+#include <tradestate/money.hpp>
 
 #include "dashboard_assets.hpp"
 
@@ -212,6 +213,7 @@ std::string state_json(const Snapshot& s) {
     o["version"] = s.version;
     o["published_at"] = iso_utc(s.published_at);
     o["refresh_ms"] = s.refresh_ms;
+    o["money_grouping"] = std::string(tradestate::to_string(tradestate::money_grouping()));
     o["notice"] = s.notice.empty() ? json::value(nullptr) : json::value(s.notice);
     o["state"] = s.state ? json::value(state_object(*s.state)) : json::value(nullptr);
     return json::serialize(o);

@@ -6,14 +6,16 @@
 #include <tradestate_dashboard/live.hpp>
 
 #include <tradestate/detail/session_name.hpp>
+#include <tradestate/listing.hpp>
 #include <tradestate/timestamp.hpp>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <ctime>
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -26,47 +28,17 @@ namespace {
 
 using tradestate::Error;
 
-std::string local_time_of_file(const std::filesystem::path& p) {
+/// A file's modification time, as a person reads times here (IST).
+std::string file_time(const std::filesystem::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return {};
-    std::tm tm{};
-    ::localtime_r(&st.st_mtime, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    return buf;
-}
-
-std::string iso_to_display(const std::string& iso) {
-    try {
-        return tradestate::Timestamp::from_iso(iso).to_display();
-    } catch (const Error&) {
-        return iso;
-    }
+    return tradestate::Timestamp::from_micros(static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000 +
+                                              st.st_mtim.tv_nsec / 1000)
+        .to_display();
 }
 
 void show_sessions(tradestate::StatePersister<tradestate::SessionState>& persister) {
-    auto sessions = persister.list();
-    std::cout << "📂 SAVED TRADING SESSIONS\n" << std::string(50, '=') << '\n';
-    if (sessions.empty()) std::cout << "   (no saved sessions in this state directory)\n";
-    for (const auto& s : sessions) {
-        if (s.session == tradestate::default_session) std::cout << "📊 Main Session:\n";
-        else std::cout << "📊 Session '" << s.session << "':\n";
-        std::cout << "   • Saved: " << s.meta.saved_at << '\n'
-                  << "   • Iteration: " << s.meta.iteration << '\n'
-                  << "   • Positions: " << s.meta.positions << '\n'
-                  << "   • Cash: " << tradestate::Money::from_paise(s.meta.cash_paise).format() << '\n';
-        if (!s.location.empty()) std::cout << "   • Stored in: " << s.location << '\n';
-        for (const auto& [name, when] : s.companions) {
-            const std::string t = iso_to_display(when);
-            if (name.find("shared_portfolio") != std::string::npos)
-                std::cout << "📋 Portfolio State: Last updated " << t << '\n';
-            else if (name.find("current_state") != std::string::npos)
-                std::cout << "📈 Current State: Last updated " << t << '\n';
-            else
-                std::cout << "📄 " << name << ": Last updated " << t << '\n';
-        }
-    }
-    std::cout.flush();
+    std::cout << tradestate::format_sessions(persister.list()) << std::flush;
 }
 
 /// Ask on the terminal; true = resume.
@@ -127,6 +99,7 @@ int main(int argc, char** argv) {
 
     try {
         auto cfg = tradestate::Config::discover(config_path, fno::runner_config_schema());
+        tradestate::set_money_grouping(cfg.display.money_grouping);
         if (!state_dir.empty()) cfg.persistence.state_dir = state_dir;
         tradestate::validate_session_name(session);
         std::filesystem::create_directories(cfg.persistence.state_dir);
@@ -172,8 +145,12 @@ int main(int argc, char** argv) {
             for (const auto& s : persister->list())
                 if (s.session == session) {
                     where = s.location.empty() ? session : s.location;
-                    modified = local_time_of_file(s.location);
-                    if (modified.empty()) modified = iso_to_display(s.meta.saved_at);
+                    modified = file_time(s.location);
+                    // not a file (postgres): when its views were last written, else the snapshot's time
+                    if (modified.empty())
+                        for (const auto& [name, when] : s.companions)
+                            modified = std::max(modified, tradestate::display_time(when));
+                    if (modified.empty()) modified = tradestate::display_time(s.meta.saved_at);
                 }
             std::cout << "📂 Found previous trading session: " << where << '\n'
                       << "   Last modified: " << modified << '\n';
@@ -195,7 +172,7 @@ int main(int argc, char** argv) {
             }
             std::cout << "🆕 New paper-trading session '" << session << "' with "
                       << cfg.trading.initial_cash.format() << " (market time "
-                      << sys.simulation().market_time().to_display() << " IST)\n";
+                      << sys.simulation().market_time().to_display() << ")\n";
         }
         std::cout << "\n🚀 Continuous F&O monitoring: one iteration every " << sys.interval_ms() << " ms, auto-save every "
                   << sys.auto_save_every() << " iterations, backend " << cfg.persistence.backend << " in "

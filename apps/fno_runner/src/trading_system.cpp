@@ -1,6 +1,7 @@
 // fno_runner — TradingSystem: persistence, the monitoring loop, the seed's messages.
 #include <fno_runner/trading_system.hpp>
 
+#include <tradestate/log_time.hpp>
 #include <tradestate/open.hpp>
 
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -29,7 +30,7 @@ std::shared_ptr<spdlog::logger> make_runner_logger(const std::filesystem::path& 
     std::vector<spdlog::sink_ptr> sinks;
     if (console) {
         auto c = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
-        c->set_pattern("%H:%M:%S %^%l%$ %v");
+        c->set_formatter(tradestate::ist_log_formatter("%~ %^%l%$ %v"));
         sinks.push_back(std::move(c));
     }
     std::error_code ec;
@@ -48,7 +49,7 @@ std::shared_ptr<spdlog::logger> make_runner_logger(const std::filesystem::path& 
                                      "the console only — move it away to get the log file back";
     if (not_a_file.empty()) {
         auto f = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file.string(), 5 * 1024 * 1024, 3);
-        f->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+        f->set_formatter(tradestate::ist_log_formatter("[%*] [%l] %v"));
         sinks.push_back(std::move(f));
     }
     auto log = std::make_shared<spdlog::logger>("fno_runner", sinks.begin(), sinks.end());
@@ -260,7 +261,7 @@ StepReport TradingSystem::iterate() {
         market += fmt::format(" {} {:.2f} (IV {:.1f}%)", inst.name, x.spot, x.atm_iv * 100.0);
     }
     const auto& st = state();
-    log_->info("🔁 Iteration {} | {} IST{} |{} | positions {} | cash {} | value {}", rep.iteration,
+    log_->info("🔁 Iteration {} | {}{} |{} | positions {} | cash {} | value {}", rep.iteration,
                sim_->market_time().to_display(), rep.at_close ? " close" : "", market, st.portfolio.positions().size(),
                st.portfolio.cash().format(), rep.total_value.format());
     publish();
