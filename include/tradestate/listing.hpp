@@ -14,7 +14,7 @@
 
 namespace tradestate {
 
-/// "2025-09-29 11:49:10" from an ISO 8601 time (as shown for companion files).
+/// "2025-09-29 11:49:10 IST" from an ISO 8601 time (as shown for companion files); the text itself if it is not one.
 [[nodiscard]] inline std::string display_time(const std::string& iso) {
     try {
         return Timestamp::from_iso(iso).to_display();
