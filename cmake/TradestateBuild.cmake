@@ -39,6 +39,30 @@ function(tradestate_add_plugin name)
   endif()
 endfunction()
 
+# Embeds text files (SQL, ...) into a generated header on the target's
+# private include path, rebuilt when a file changes:
+#   tradestate_embed_text(<target> HEADER postgres_sql.hpp NAMESPACE postgres_sql FILES sql/a.sql ...)
+# gives `postgres_sql::a`, a std::string_view of a.sql's bytes.
+function(tradestate_embed_text target)
+  cmake_parse_arguments(E "" "HEADER;NAMESPACE" "FILES" ${ARGN})
+  set(dir ${CMAKE_CURRENT_BINARY_DIR}/embedded)
+  set(out ${dir}/${E_HEADER})
+  set(files "")
+  foreach(f IN LISTS E_FILES)
+    get_filename_component(a "${f}" ABSOLUTE)
+    list(APPEND files "${a}")
+  endforeach()
+  string(REPLACE ";" "|" joined "${files}")
+  set(script ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/embed_text.cmake)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNAMESPACE=${E_NAMESPACE} "-DFILES=${joined}" -P ${script}
+    DEPENDS ${files} ${script}
+    COMMENT "Embedding ${E_HEADER}"
+    VERBATIM)
+  target_sources(${target} PRIVATE ${out})
+  target_include_directories(${target} PRIVATE ${dir})
+endfunction()
+
 # Adds every immediate subdirectory of the current directory that has a
 # CMakeLists.txt (except those named after EXCEPT), so that new components
 # need no edit here.
