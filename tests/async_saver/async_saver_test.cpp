@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -337,6 +338,13 @@ TEST(AsyncSaver, SaveInFlightAtSigintCompletesBeforeTheProcessExits) {
         struct sigaction sa {};
         sa.sa_handler = on_sigint;
         ::sigaction(SIGINT, &sa, nullptr);
+        // SIGINT blocked here, so the saver's threads inherit the block and
+        // only sigsuspend() below takes it: handled by a saver thread, it
+        // would set g_stop and leave this thread suspended for ever.
+        sigset_t sigint;
+        sigemptyset(&sigint);
+        sigaddset(&sigint, SIGINT);
+        ::pthread_sigmask(SIG_BLOCK, &sigint, nullptr);
         int code = 0;
         try {
             auto backend = std::make_shared<PipeGatedBackend>(json_files(dir.path()), ready[1], go[0]);
