@@ -27,7 +27,6 @@
 #include <boost/json/value_to.hpp>
 
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -123,10 +122,7 @@ inline SessionState tag_invoke(const boost::json::value_to_tag<SessionState>&, c
     if (const auto* td = s.runner.if_contains("trading_day"); td && td->is_string()) {
         current["trading_day"] = td->get_string();
     } else {
-        const int day = s.timestamp.ist_date();
-        char buf[16];
-        std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", day / 10000, day / 100 % 100, day % 100);
-        current["trading_day"] = buf;
+        current["trading_day"] = s.timestamp.ist_day();
     }
     current["timestamp"] = boost::json::value_from(s.timestamp, sp);
     current["iteration"] = s.iteration;

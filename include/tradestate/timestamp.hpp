@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,10 @@ class Timestamp {
 public:
     constexpr Timestamp() noexcept = default;
     [[nodiscard]] static constexpr Timestamp from_micros(std::int64_t us) noexcept { return Timestamp(us); }
+    /// A file time (`stat`'s `st_mtim`), to the microsecond.
+    [[nodiscard]] static constexpr Timestamp from_timespec(const std::timespec& t) noexcept {
+        return Timestamp(static_cast<std::int64_t>(t.tv_sec) * 1'000'000 + t.tv_nsec / 1000);
+    }
     [[nodiscard]] static Timestamp now() {
         using namespace std::chrono;
         return Timestamp(duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
@@ -39,6 +44,8 @@ public:
     [[nodiscard]] std::string to_iso() const { return format(ist_offset_seconds, true, true); }
     /// "2025-09-29 11:49:10 IST": what a person reads (console, listings, logs).
     [[nodiscard]] std::string to_display() const { return format(ist_offset_seconds, false, false) + " IST"; }
+    /// Calendar date in IST, "2025-09-29" (the trading day's name in files).
+    [[nodiscard]] std::string ist_day() const { return format(ist_offset_seconds, false, false).substr(0, 10); }
     /// Calendar date in IST as YYYYMMDD.
     [[nodiscard]] int ist_date() const {
         int y, m, d;

@@ -60,9 +60,7 @@ const std::vector<std::string> seed_views = {"shared_portfolio_state", "current_
 std::string iso_mtime(const fs::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return {};
-    return tradestate::Timestamp::from_micros(static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000 +
-                                              st.st_mtim.tv_nsec / 1000)
-        .to_iso();
+    return tradestate::Timestamp::from_timespec(st.st_mtim).to_iso();
 }
 
 bool path_exists(const fs::path& p) {

@@ -223,6 +223,9 @@ TEST(Types, TimestampsAreIstAndMicrosecondExact) {
     EXPECT_EQ(t.to_display(), "2025-09-29 11:49:10 IST");
     EXPECT_EQ(Timestamp::from_iso("2025-09-29T20:00:00Z").to_display(), "2025-09-30 01:30:00 IST");
     EXPECT_EQ(Timestamp::from_iso("2025-12-31T23:59:59.999999+05:30").ist_date(), 20251231);
+    EXPECT_EQ(Timestamp::from_iso("2025-12-31T20:00:00Z").ist_day(), "2026-01-01");
+    EXPECT_EQ(Timestamp::from_timespec({.tv_sec = 1759126750, .tv_nsec = 204428999}).to_iso(),
+              "2025-09-29T11:49:10.204428+05:30");
     for (const char* bad : {"", "2025-9-29", "2025-09-29T25:00:00", "2025-09-29T11:49:10.", "2025-09-29T11:49:10+5",
                             "2025-13-01", "29/09/2025"})
         EXPECT_THROW((void)Timestamp::from_iso(bad), Error) << bad;

@@ -32,9 +32,7 @@ using tradestate::Error;
 std::string file_time(const std::filesystem::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return {};
-    return tradestate::Timestamp::from_micros(static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000 +
-                                              st.st_mtim.tv_nsec / 1000)
-        .to_display();
+    return tradestate::Timestamp::from_timespec(st.st_mtim).to_display();
 }
 
 void show_sessions(tradestate::StatePersister<tradestate::SessionState>& persister) {

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <map>
 #include <set>
 #include <string_view>
@@ -121,12 +120,7 @@ boost::json::object Simulation::runner_data(const SessionState& s, std::int64_t 
     r["rng"] = std::move(words);
     r["market"] = ms_.to_json();
     r["sim_clock"] = s_.sim_clock;
-    {
-        const int day = market_time().ist_date(); // the market's day, whatever the wall clock says
-        char buf[16];
-        std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", day / 10000, day / 100 % 100, day % 100);
-        r["trading_day"] = buf;
-    }
+    r["trading_day"] = market_time().ist_day(); // the market's day, whatever the wall clock says
 
     // The marks: what every open position was valued at, so that a reader of
     // the saved state (fno_dashboard) shows the runner's numbers.
