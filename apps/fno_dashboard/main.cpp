@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     if (port >= 0) cfg.dashboard.port = port;
     if (offline_after_s <= 0) {
         offline_after_s = std::max(10.0, 2.0 * static_cast<double>(cfg.persistence.auto_save_every) *
-                                             static_cast<double>(cfg.trading.check_interval));
+                                             static_cast<double>(cfg.trading.settings.check_interval));
     }
 
     std::shared_ptr<Persister> persister;

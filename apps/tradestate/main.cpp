@@ -57,7 +57,7 @@ std::shared_ptr<spdlog::logger> make_logger() {
 Config endpoint(const Config& base, const std::string& spec, const char* what) {
     const auto colon = spec.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
-        throw Error(errc::invalid_argument, std::string(what) + " must be BACKEND:DIR (e.g. json-files:state), got '" + spec + "'");
+        throw Error(Errc::invalid_argument, std::string(what) + " must be BACKEND:DIR (e.g. json-files:state), got '" + spec + "'");
     Config c = base;
     c.persistence.backend = spec.substr(0, colon);
     c.persistence.state_dir = spec.substr(colon + 1);
@@ -112,11 +112,11 @@ int show_sessions(Persister& p, const Config& cfg, bool json) {
     return 0;
 }
 
-const char* level_name(Finding::severity s) {
+const char* level_name(Finding::Severity s) {
     switch (s) {
-    case Finding::severity::info: return "info";
-    case Finding::severity::warning: return "warning";
-    case Finding::severity::error: return "ERROR";
+    case Finding::Severity::info: return "info";
+    case Finding::Severity::warning: return "warning";
+    case Finding::Severity::error: return "ERROR";
     }
     return "?";
 }
@@ -143,7 +143,7 @@ int verify(Persister& p, const Config& cfg, const std::vector<std::string>& requ
         try {
             auto ins = TradingSession::inspect(p, o);
             const auto& r = ins.report;
-            for (const auto& d : r.damage) rep.findings.push_back({Finding::severity::error, s, d});
+            for (const auto& d : r.damage) rep.findings.push_back({Finding::Severity::error, s, d});
             // The snapshot load's narration of what the backend's verify
             // already said (the same message inside it) is not repeated.
             const auto said = [&](const std::string& w) {
@@ -152,17 +152,17 @@ int verify(Persister& p, const Config& cfg, const std::vector<std::string>& requ
                 return false;
             };
             for (const auto& w : r.warnings)
-                if (!said(w)) rep.findings.push_back({Finding::severity::warning, s, w});
-            for (const auto& n : r.notes) rep.findings.push_back({Finding::severity::info, s, n});
-            if (r.loss) rep.findings.push_back({Finding::severity::error, s, r.loss_message(s)});
+                if (!said(w)) rep.findings.push_back({Finding::Severity::warning, s, w});
+            for (const auto& n : r.notes) rep.findings.push_back({Finding::Severity::info, s, n});
+            if (r.loss) rep.findings.push_back({Finding::Severity::error, s, r.loss_message(s)});
             if (ins.state) {
-                rep.findings.push_back({Finding::severity::info, s,
+                rep.findings.push_back({Finding::Severity::info, s,
                                         "a resume loads " + r.source + " and replays " + std::to_string(r.replayed) +
                                             " journal record(s): iteration " + std::to_string(ins.state->iteration) +
                                             ", operation " + std::to_string(r.last_op)});
                 const auto diff = ins.state->portfolio.reconcile();
                 if (diff != Money{})
-                    rep.findings.push_back({Finding::severity::warning, r.source,
+                    rep.findings.push_back({Finding::Severity::warning, r.source,
                                             "cash " + ins.state->portfolio.cash().format() +
                                                 " does not reconcile: expected " +
                                                 ins.state->portfolio.expected_cash().format() +
@@ -170,7 +170,7 @@ int verify(Persister& p, const Config& cfg, const std::vector<std::string>& requ
                                                 diff.format()});
             }
         } catch (const Error& e) {
-            rep.findings.push_back({Finding::severity::error, s, e.what()});
+            rep.findings.push_back({Finding::Severity::error, s, e.what()});
         }
         std::cout << (rep.ok() ? "✓ " : "✗ ") << s << (rep.ok() ? ": valid" : ": INVALID") << "\n";
         for (const auto& f : rep.findings)
@@ -184,7 +184,7 @@ int verify(Persister& p, const Config& cfg, const std::vector<std::string>& requ
 int export_session(Persister& p, const Config& cfg, const std::string& session, std::optional<std::uint64_t> at) {
     if (at) {
         auto r = p.load_at(session, *at);
-        if (!r) throw Error(errc::not_found, "session '" + session + "' has no snapshot " + std::to_string(*at));
+        if (!r) throw Error(Errc::not_found, "session '" + session + "' has no snapshot " + std::to_string(*at));
         for (const auto& w : r->warnings) std::cerr << "warning: " << w << "\n";
         std::cout << detail::print(boost::json::value_from(r->state)) << "\n";
         return 0;
@@ -194,7 +194,7 @@ int export_session(Persister& p, const Config& cfg, const std::string& session, 
     for (const auto& d : r.damage) std::cerr << "warning: " << d << "\n";
     for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
     if (r.loss) std::cerr << "warning: " << r.loss_message(session) << "\n";
-    if (!ins.state) throw Error(r.loss ? errc::data_loss : errc::not_found, "no saved session '" + session + "'");
+    if (!ins.state) throw Error(r.loss ? Errc::data_loss : Errc::not_found, "no saved session '" + session + "'");
     std::cout << detail::print(boost::json::value_from(*ins.state)) << "\n";
     return r.loss ? 1 : 0;
 }
@@ -232,15 +232,15 @@ int convert(const Config& base, const std::string& from, const std::string& to, 
     for (const auto& s : sessions) {
         validate_session_name(s);
         auto r = src->load(s);
-        if (!r) throw Error(errc::not_found, "no session '" + s + "' in " + from);
+        if (!r) throw Error(Errc::not_found, "no session '" + s + "' in " + from);
         if (r->recovered)
-            throw Error(errc::corrupt, "session '" + s + "' in " + from + " loads only from an older copy (" + r->source +
+            throw Error(Errc::corrupt, "session '" + s + "' in " + from + " loads only from an older copy (" + r->source +
                                            "); run `tradestate verify " + s + "` first");
         auto lease = dst->acquire_writer(s);
         dst->save(s, document_of(r->doc), r->meta);
         auto back = dst->load(s);
         if (!back || detail::print(back->doc) != detail::print(r->doc))
-            throw Error(errc::corrupt, "session '" + s + "' did not read back identical from " + to);
+            throw Error(Errc::corrupt, "session '" + s + "' did not read back identical from " + to);
         std::cout << "✓ " << s << ": " << from << " -> " << to << " (iteration " << r->meta.iteration << ", "
                   << r->meta.positions << " positions)\n";
     }
@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
         }
     } catch (const Error& e) {
         std::cerr << "tradestate: " << e.what() << "\n";
-        return e.code() == errc::invalid_argument ? 2 : 1;
+        return e.code() == Errc::invalid_argument ? 2 : 1;
     } catch (const std::exception& e) {
         std::cerr << "tradestate: " << e.what() << "\n";
         return 1;

@@ -53,7 +53,7 @@ boost::json::object add(std::int64_t k) { return {{"op", "add"}, {"n", k}}; }
 void tradestate_apply(Ledger& l, const boost::json::object& op, const std::string& where) {
     const auto* n = op.if_contains("n");
     if (op.at("op") != "add" || !n || !n->is_int64())
-        throw tradestate::Error(tradestate::errc::schema, where + ": not an \"add\" operation");
+        throw tradestate::Error(tradestate::Errc::schema, where + ": not an \"add\" operation");
     ++l.count;
     l.total += n->as_int64();
 }
@@ -127,6 +127,6 @@ int main(int argc, char** argv) {
         return 0;
     } catch (const tradestate::Error& e) {
         std::cerr << "durable_session: " << e.what() << "\n";
-        return e.code() == tradestate::errc::data_loss ? 5 : 1;
+        return e.code() == tradestate::Errc::data_loss ? 5 : 1;
     }
 }

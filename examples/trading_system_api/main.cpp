@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
         auto config = tradestate::Config::defaults(); // or tradestate::Config::load("config.toml", fno::runner_config_schema())
         config.persistence.state_dir = argv[1];
         config.persistence.fsync = false;
-        config.trading.check_interval = 0; // no pause between iterations in this demo (the market still steps 5 min)
+        config.trading.settings.check_interval = 0; // no pause between iterations in this demo (the market still steps 5 min)
 
         // system = create_fno_trading_system(trading_mode='paper')
         auto system = fno::create_fno_trading_system("paper", config);

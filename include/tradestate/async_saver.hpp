@@ -83,7 +83,7 @@ public:
                         FailureCallback on_failure = {}, SuccessCallback on_success = {})
         : persister_(std::move(persister)), session_(std::move(session)), on_failure_(std::move(on_failure)),
           on_success_(std::move(on_success)) {
-        if (!persister_) throw Error(errc::invalid_argument, "AsyncSaver needs a persister");
+        if (!persister_) throw Error(Errc::invalid_argument, "AsyncSaver needs a persister");
         validate_session_name(session_);
         reaper_ = std::thread([this] { reap(); });
         writer_ = std::thread([this] { run(); });
@@ -109,7 +109,7 @@ public:
     /// `envelope` (lineage, journal mark) is stored with the snapshot (Session<State> passes it).
     std::uint64_t submit(std::shared_ptr<const State> snapshot, std::int64_t tag = 0,
                          std::optional<SaveMeta> envelope = std::nullopt) {
-        if (!snapshot) throw Error(errc::invalid_argument, "AsyncSaver::submit: null snapshot");
+        if (!snapshot) throw Error(Errc::invalid_argument, "AsyncSaver::submit: null snapshot");
         Item it;
         it.state = std::move(snapshot);
         it.tag = tag;
@@ -123,7 +123,7 @@ public:
     /// Hand over an already built document.
     std::uint64_t submit_document(std::shared_ptr<const Document> doc, std::int64_t tag = 0,
                                   std::optional<SaveMeta> envelope = std::nullopt) {
-        if (!doc) throw Error(errc::invalid_argument, "AsyncSaver::submit_document: null document");
+        if (!doc) throw Error(Errc::invalid_argument, "AsyncSaver::submit_document: null document");
         Item it;
         it.doc = std::move(doc);
         it.tag = tag;
@@ -190,7 +190,7 @@ private:
 
     std::uint64_t enqueue(Item it) {
         std::unique_lock lk(mu_);
-        if (stopping_) throw Error(errc::invalid_argument, "AsyncSaver::submit after shutdown began");
+        if (stopping_) throw Error(Errc::invalid_argument, "AsyncSaver::submit after shutdown began");
         it.ticket = next_ticket_++;
         ++stats_.submitted;
         if (pending_) {

@@ -95,8 +95,8 @@ struct SnapshotInfo {
 
 /// What `verify()` found.
 struct Finding {
-    enum class severity { info, warning, error };
-    severity level = severity::error;
+    enum class Severity { info, warning, error };
+    Severity level = Severity::error;
     std::string where;   ///< file and offset / record / slot
     std::string message;
 };
@@ -105,7 +105,7 @@ struct VerifyReport {
     std::vector<Finding> findings;
     [[nodiscard]] bool ok() const noexcept {
         for (const auto& f : findings)
-            if (f.level == Finding::severity::error) return false;
+            if (f.level == Finding::Severity::error) return false;
         return true;
     }
 };
@@ -175,7 +175,7 @@ public:
     /// Check every stored copy of `session` without changing anything.
     [[nodiscard]] virtual VerifyReport verify(const std::string& session) = 0;
 
-    /// Claim the single-writer role for `session`; throws errc::locked
+    /// Claim the single-writer role for `session`; throws Errc::locked
     /// naming the holder when another process has it.
     [[nodiscard]] virtual std::unique_ptr<WriterLease> acquire_writer(const std::string& session) = 0;
 
@@ -194,20 +194,20 @@ public:
     /// Give session `from`, with every copy and backup it has, the name `to`
     /// (which must not exist). The writer holds the lease of `from`.
     virtual void rename(const std::string& /*from*/, const std::string& /*to*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' cannot rename sessions");
+        throw Error(Errc::unsupported, "backend '" + name() + "' cannot rename sessions");
     }
 
     // ---- history (optional) -------------------------------------------
     [[nodiscard]] virtual bool has_history() const { return false; }
     [[nodiscard]] virtual std::vector<SnapshotInfo> history(const std::string& /*session*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' keeps no history");
+        throw Error(Errc::unsupported, "backend '" + name() + "' keeps no history");
     }
     /// The snapshot `sequence` of `session`; nullopt when the backend does
     /// not hold it (never saved, or dropped by retention), as load() does
     /// for a session never saved. Conformance: HistoryListsEverySaveAndLoadAtReturnsEach.
     [[nodiscard]] virtual std::optional<LoadResult> load_at(const std::string& /*session*/,
                                                             std::uint64_t /*sequence*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' keeps no history");
+        throw Error(Errc::unsupported, "backend '" + name() + "' keeps no history");
     }
     // ---- per-trade journal (optional) ----------------------------------
     // A backend that keeps the journal beside its snapshots (postgres) says
@@ -216,36 +216,36 @@ public:
     [[nodiscard]] virtual bool has_journal() const { return false; }
     /// The session's current journal, or nullopt when none was started.
     [[nodiscard]] virtual std::optional<StoredJournal> journal_read(const std::string& /*session*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+        throw Error(Errc::unsupported, "backend '" + name() + "' keeps no journal");
     }
     /// Start journal `id` after record `base_seq`. Records of a previous
     /// journal of the session that no snapshot holds are kept aside, never dropped.
     virtual void journal_start(const std::string& /*session*/, std::uint64_t /*id*/, std::uint64_t /*base_seq*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+        throw Error(Errc::unsupported, "backend '" + name() + "' keeps no journal");
     }
     /// Append `records` (consecutive, after the last one) to journal `id` in
     /// one atomic step. `durable`: on stable storage before returning.
     virtual void journal_append(const std::string& /*session*/, std::uint64_t /*id*/,
                                 const std::vector<JournalEntry>& /*records*/, bool /*durable*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+        throw Error(Errc::unsupported, "backend '" + name() + "' keeps no journal");
     }
     /// Drop the records up to `through_seq` of journal `id` (a durable
     /// snapshot holds them); base_seq becomes `through_seq`.
     virtual void journal_compact(const std::string& /*session*/, std::uint64_t /*id*/, std::uint64_t /*through_seq*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' keeps no journal");
+        throw Error(Errc::unsupported, "backend '" + name() + "' keeps no journal");
     }
 
     /// Move completed history out of the live store (compressed-archive:
     /// into state/archive/). Returns a one-line summary.
     virtual std::string archive(const std::string& /*session*/) {
-        throw Error(errc::unsupported, "backend '" + name() + "' has nothing to archive");
+        throw Error(Errc::unsupported, "backend '" + name() + "' has nothing to archive");
     }
 };
 
 /// Where a backend keeps a session, exported by the plugin
 /// (`tradestate_plugin_storage()`, TRADESTATE_PLUGIN's third argument) so
 /// that the host can ask without constructing a backend.
-enum class plugin_storage : std::uint32_t {
+enum class PluginStorage : std::uint32_t {
     state_dir = 1, ///< files under BackendOptions::state_dir (the host keeps the journal beside them)
     external = 2,  ///< elsewhere (a database): the state_dir holds none of its data
 };

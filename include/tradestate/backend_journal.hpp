@@ -31,13 +31,13 @@ public:
         return std::unique_ptr<BackendJournal>(new BackendJournal(backend, session, policy, id, base_seq));
     }
 
-    /// Continue the session's current journal (errc::not_found if none was started).
+    /// Continue the session's current journal (Errc::not_found if none was started).
     [[nodiscard]] static std::unique_ptr<BackendJournal> open(Backend& backend, const std::string& session,
                                                               JournalFsync policy) {
         auto j = backend.journal_read(session);
-        if (!j) throw Error(errc::not_found, "session '" + session + "' has no journal in " + backend.name());
+        if (!j) throw Error(Errc::not_found, "session '" + session + "' has no journal in " + backend.name());
         const auto c = decode_journal(*j);
-        if (!c.intact()) throw Error(errc::corrupt, c.corruption + "; the journal cannot be continued");
+        if (!c.intact()) throw Error(Errc::corrupt, c.corruption + "; the journal cannot be continued");
         return std::unique_ptr<BackendJournal>(new BackendJournal(backend, session, policy, c.id, c.last_seq()));
     }
 
@@ -72,7 +72,7 @@ public:
     void compact(std::uint64_t through_seq) override {
         std::lock_guard lk(m_);
         if (through_seq > last_seq_)
-            throw Error(errc::invalid_argument, where() + ": cannot compact through record " +
+            throw Error(Errc::invalid_argument, where() + ": cannot compact through record " +
                                                     std::to_string(through_seq) + ", the last one is " +
                                                     std::to_string(last_seq_));
         backend_.journal_compact(session_, id_, through_seq);

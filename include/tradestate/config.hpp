@@ -10,6 +10,7 @@
 #include <tradestate/detail/session_name.hpp>
 #include <tradestate/error.hpp>
 #include <tradestate/money.hpp>
+#include <tradestate/session_settings.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -46,13 +47,13 @@ struct PersistenceConfig {
     boost::json::object backend_settings;     ///< [persistence.<backend>] tables, by backend name
 };
 
+/// [trading]: how a new session starts (mode, cash) and the settings every
+/// session runs with, which it saves (min_confidence, check_interval,
+/// max_positions, capital_per_trade; `settings.extra` stays empty here).
 struct TradingConfig {
     std::string mode = "paper";
     Money initial_cash = Money::from_rupees(1000000);
-    double min_confidence = 0.65;
-    std::int64_t check_interval = 300; ///< seconds
-    std::int64_t max_positions = 5;
-    Money capital_per_trade = Money::from_rupees(200000);
+    SessionSettings settings;
 };
 
 struct DashboardConfig {
@@ -111,6 +112,22 @@ namespace detail {
     return boost::json::value(os.str());
 }
 
+/// An amount in config.toml: integers are whole rupees, floats go through
+/// their shortest text, strings are parsed (Money::parse).
+/// nullopt when `n` is none of these (or a float that is not finite);
+/// throws Error for a malformed amount.
+[[nodiscard]] inline std::optional<Money> toml_money(const toml::node& n) {
+    if (auto i = n.as_integer()) return Money::from_rupees(i->get());
+    if (auto f = n.as_floating_point()) {
+        if (!std::isfinite(f->get())) return std::nullopt;
+        char buf[64];
+        auto r = std::to_chars(buf, buf + sizeof buf, f->get());
+        return Money::parse(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+    }
+    if (auto s = n.as_string()) return Money::parse(s->get());
+    return std::nullopt;
+}
+
 } // namespace detail
 
 class Config {
@@ -123,7 +140,7 @@ public:
     /// The built-in defaults (what config.toml in the repository says too).
     [[nodiscard]] static Config defaults() { return Config{}; }
 
-    /// Read and check `file`. Throws errc::config with file:line:column.
+    /// Read and check `file`. Throws Errc::config with file:line:column.
     [[nodiscard]] static Config load(const std::filesystem::path& file, const ConfigSchema& schema = {}) {
         toml::table tbl;
         try {
@@ -131,8 +148,8 @@ public:
         } catch (const toml::parse_error& e) {
             std::error_code ec;
             if (!std::filesystem::exists(file, ec))
-                throw Error(errc::config, "config file not found: " + file.string());
-            throw Error(errc::config, detail::where(file, e.source()) + ": " + std::string(e.description()));
+                throw Error(Errc::config, "config file not found: " + file.string());
+            throw Error(Errc::config, detail::where(file, e.source()) + ": " + std::string(e.description()));
         }
         return from_table(std::move(tbl), file, schema);
     }
@@ -144,7 +161,7 @@ public:
         try {
             tbl = toml::parse(text, name);
         } catch (const toml::parse_error& e) {
-            throw Error(errc::config, detail::where(name, e.source()) + ": " + std::string(e.description()));
+            throw Error(Errc::config, detail::where(name, e.source()) + ": " + std::string(e.description()));
         }
         return from_table(std::move(tbl), name, schema);
     }
@@ -177,7 +194,7 @@ private:
         const auto base = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
         // n: anything with source() (a node, or a key: unknown-key errors point at the key).
         auto fail = [&](const auto& n, const std::string& msg) -> void {
-            throw Error(errc::config, detail::where(file, n.source()) + ": " + msg);
+            throw Error(Errc::config, detail::where(file, n.source()) + ": " + msg);
         };
         auto allowed_key = [&](const std::string& dotted) {
             for (const auto& k : schema.keys)
@@ -218,16 +235,8 @@ private:
             return 0;
         };
         auto get_money = [&](const toml::node& n, const std::string& key) -> Money {
-            // Integers are whole rupees; floats go through their shortest text; strings are parsed.
             try {
-                if (auto i = n.as_integer()) return Money::from_rupees(i->get());
-                if (auto f = n.as_floating_point()) {
-                    if (!std::isfinite(f->get())) fail(n, key + ": expected an amount");
-                    char buf[64];
-                    auto r = std::to_chars(buf, buf + sizeof buf, f->get());
-                    return Money::parse(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
-                }
-                if (auto s = n.as_string()) return Money::parse(s->get());
+                if (auto m = detail::toml_money(n)) return *m;
             } catch (const Error& e) {
                 fail(n, key + ": " + e.what());
             }
@@ -315,13 +324,14 @@ private:
                         t.initial_cash = get_money(n, dotted);
                         if (t.initial_cash <= Money{}) fail(n, dotted + ": must be positive");
                     } else if (key == "min_confidence") {
-                        t.min_confidence = get_double(n, dotted);
-                        if (t.min_confidence < 0 || t.min_confidence > 1) fail(n, dotted + ": must be between 0 and 1");
-                    } else if (key == "check_interval") t.check_interval = get_int(n, dotted, 0, 86'400);
-                    else if (key == "max_positions") t.max_positions = get_int(n, dotted, 0, 10'000);
+                        t.settings.min_confidence = get_double(n, dotted);
+                        if (t.settings.min_confidence < 0 || t.settings.min_confidence > 1)
+                            fail(n, dotted + ": must be between 0 and 1");
+                    } else if (key == "check_interval") t.settings.check_interval = get_int(n, dotted, 0, 86'400);
+                    else if (key == "max_positions") t.settings.max_positions = get_int(n, dotted, 0, 10'000);
                     else if (key == "capital_per_trade") {
-                        t.capital_per_trade = get_money(n, dotted);
-                        if (t.capital_per_trade <= Money{}) fail(n, dotted + ": must be positive");
+                        t.settings.capital_per_trade = get_money(n, dotted);
+                        if (t.settings.capital_per_trade <= Money{}) fail(n, dotted + ": must be positive");
                     } else fail(k, "unknown key " + dotted);
                 } else if (section == "display") {
                     if (key == "money_grouping") {

@@ -8,7 +8,7 @@
 namespace tradestate {
 
 /// What went wrong, coarse enough to branch on.
-enum class errc {
+enum class Errc {
     invalid_argument, ///< a caller passed something unusable (bad session name, ...)
     not_found,        ///< the session, file or plugin does not exist
     parse,            ///< a document is not valid JSON / TOML / binary format
@@ -23,20 +23,23 @@ enum class errc {
     data_loss,        ///< acknowledged data is gone (named in the message); see Session::resume
 };
 
-inline constexpr std::string_view to_string(errc e) noexcept {
+/// The name before 0.4.
+using errc [[deprecated("renamed tradestate::Errc")]] = Errc;
+
+inline constexpr std::string_view to_string(Errc e) noexcept {
     switch (e) {
-    case errc::invalid_argument: return "invalid argument";
-    case errc::not_found: return "not found";
-    case errc::parse: return "parse error";
-    case errc::schema: return "schema error";
-    case errc::corrupt: return "corrupt data";
-    case errc::io: return "I/O error";
-    case errc::config: return "configuration error";
-    case errc::plugin: return "plugin error";
-    case errc::abi_mismatch: return "plugin ABI mismatch";
-    case errc::unsupported: return "unsupported operation";
-    case errc::locked: return "locked";
-    case errc::data_loss: return "data loss";
+    case Errc::invalid_argument: return "invalid argument";
+    case Errc::not_found: return "not found";
+    case Errc::parse: return "parse error";
+    case Errc::schema: return "schema error";
+    case Errc::corrupt: return "corrupt data";
+    case Errc::io: return "I/O error";
+    case Errc::config: return "configuration error";
+    case Errc::plugin: return "plugin error";
+    case Errc::abi_mismatch: return "plugin ABI mismatch";
+    case Errc::unsupported: return "unsupported operation";
+    case Errc::locked: return "locked";
+    case Errc::data_loss: return "data loss";
     }
     return "error";
 }
@@ -45,11 +48,11 @@ inline constexpr std::string_view to_string(errc e) noexcept {
 /// complete sentence meant for the person reading the log.
 class Error : public std::runtime_error {
 public:
-    Error(errc code, const std::string& message) : std::runtime_error(message), code_(code) {}
-    [[nodiscard]] errc code() const noexcept { return code_; }
+    Error(Errc code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    [[nodiscard]] Errc code() const noexcept { return code_; }
 
 private:
-    errc code_;
+    Errc code_;
 };
 
 } // namespace tradestate

@@ -49,7 +49,7 @@ public:
     [[nodiscard]] static std::unique_ptr<FileJournal> open(const std::filesystem::path& path, JournalFsync policy,
                                                            std::uint64_t max_bytes = 1ull << 30) {
         auto c = read_journal(path, max_bytes);
-        if (!c.intact()) throw Error(errc::corrupt, c.corruption + "; the journal cannot be continued");
+        if (!c.intact()) throw Error(Errc::corrupt, c.corruption + "; the journal cannot be continued");
         if (!c.torn_tail.empty()) {
             detail::unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
             if (!fd) detail::throw_io("open journal", path, errno);
@@ -91,7 +91,7 @@ public:
     std::uint64_t append(const std::vector<boost::json::object>& ops) override {
         std::lock_guard lk(m_);
         if (failed_)
-            throw Error(errc::io, path_.string() + ": the journal had a write or fsync error earlier (" + failure_ +
+            throw Error(Errc::io, path_.string() + ": the journal had a write or fsync error earlier (" + failure_ +
                                       "); it takes no more records");
         std::string buf;
         std::uint64_t seq = last_seq_;
@@ -129,13 +129,13 @@ public:
     void compact(std::uint64_t through_seq) override {
         std::lock_guard lk(m_);
         if (through_seq > last_seq_)
-            throw Error(errc::invalid_argument, path_.string() + ": cannot compact through record " +
+            throw Error(Errc::invalid_argument, path_.string() + ": cannot compact through record " +
                                                     std::to_string(through_seq) + ", the last one is " +
                                                     std::to_string(last_seq_));
-        if (failed_) throw Error(errc::io, path_.string() + ": the journal had an error (" + failure_ + "); not compacting");
+        if (failed_) throw Error(Errc::io, path_.string() + ": the journal had an error (" + failure_ + "); not compacting");
         const std::string bytes = detail::read_file(path_);
         const auto c = decode_journal(bytes, path_.string());
-        if (!c.intact()) throw Error(errc::corrupt, c.corruption + "; not compacting");
+        if (!c.intact()) throw Error(Errc::corrupt, c.corruption + "; not compacting");
         if (through_seq <= c.base_seq) return;
         std::string out = detail::journal_header(id_, through_seq);
         for (const auto& r : c.records)

@@ -59,12 +59,12 @@ enum class JournalFsync {
     return "always";
 }
 
-/// "always" | "every_second" | "never"; throws errc::invalid_argument otherwise.
+/// "always" | "every_second" | "never"; throws Errc::invalid_argument otherwise.
 [[nodiscard]] inline JournalFsync parse_journal_fsync(std::string_view s) {
     if (s == "always") return JournalFsync::always;
     if (s == "every_second") return JournalFsync::every_second;
     if (s == "never") return JournalFsync::never;
-    throw Error(errc::invalid_argument,
+    throw Error(Errc::invalid_argument,
                 "journal_fsync must be \"always\", \"every_second\" or \"never\", found \"" + std::string(s) + "\"");
 }
 
@@ -121,7 +121,7 @@ inline void append_journal_record(std::string& out, std::uint64_t seq, std::stri
 [[nodiscard]] inline std::string journal_payload(const boost::json::object& op, const std::string& where) {
     std::string p = print(op, {.indent = -1});
     if (p.size() > journal_max_payload)
-        throw Error(errc::invalid_argument, where + ": a journal record of " + std::to_string(p.size()) +
+        throw Error(Errc::invalid_argument, where + ": a journal record of " + std::to_string(p.size()) +
                                                 " bytes is over the 16 MiB limit");
     return p;
 }
@@ -148,16 +148,16 @@ struct JournalContents {
     [[nodiscard]] std::uint64_t last_seq() const noexcept { return records.empty() ? base_seq : records.back().seq; }
 };
 
-/// Decode journal bytes (`name` is used in messages). Throws errc::corrupt for
+/// Decode journal bytes (`name` is used in messages). Throws Errc::corrupt for
 /// a bad header; stops at a sequence gap or a bad record with valid data
 /// after it, describing it in `corruption`.
 [[nodiscard]] inline JournalContents decode_journal(std::string_view bytes, const std::string& name) {
     using namespace detail;
     JournalContents c;
     if (bytes.size() < journal_header_size || std::memcmp(bytes.data(), journal_magic, sizeof journal_magic) != 0)
-        throw Error(errc::corrupt, name + ": not a tradestate journal (bad or missing 32-byte header at offset 0)");
+        throw Error(Errc::corrupt, name + ": not a tradestate journal (bad or missing 32-byte header at offset 0)");
     if (get_u64(bytes.data() + 24) != xxh3(bytes.data(), 24))
-        throw Error(errc::corrupt, name + ": journal header checksum mismatch at offset 0");
+        throw Error(Errc::corrupt, name + ": journal header checksum mismatch at offset 0");
     c.id = get_u64(bytes.data() + 8);
     c.base_seq = get_u64(bytes.data() + 16);
     std::size_t off = journal_header_size;
@@ -239,7 +239,7 @@ struct JournalContents {
     return c;
 }
 
-/// Read and decode the journal at `path` (errc::not_found if absent; a FIFO
+/// Read and decode the journal at `path` (Errc::not_found if absent; a FIFO
 /// or other non-regular file is refused without blocking).
 [[nodiscard]] inline JournalContents read_journal(const std::filesystem::path& path,
                                                   std::uint64_t max_bytes = 1ull << 30) {

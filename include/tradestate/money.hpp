@@ -45,14 +45,14 @@ public:
 
     /// Parse "914462.59", "-28.4", "1,000,000.00", "₹8,96,439.16", "1e3".
     /// More than two decimals are rounded half away from zero to the paisa.
-    /// Throws errc::invalid_argument naming the text.
+    /// Throws Errc::invalid_argument naming the text.
     [[nodiscard]] static Money parse(std::string_view text);
 
     /// Round a computed price to the nearest paisa (half away from zero).
     /// Throws for NaN, infinity and out-of-range values.
     [[nodiscard]] static Money from_double_rounded(double rupees) {
         if (!std::isfinite(rupees) || std::fabs(rupees) > 9.0e15)
-            throw Error(errc::invalid_argument, "amount out of range: " + std::to_string(rupees));
+            throw Error(Errc::invalid_argument, "amount out of range: " + std::to_string(rupees));
         return Money(static_cast<std::int64_t>(std::llround(rupees * 100.0)));
     }
 
@@ -102,7 +102,7 @@ private:
         if (__builtin_mul_overflow(a, b, &r)) overflow();
         return r;
     }
-    [[noreturn]] static void overflow() { throw Error(errc::invalid_argument, "money arithmetic overflow"); }
+    [[noreturn]] static void overflow() { throw Error(Errc::invalid_argument, "money arithmetic overflow"); }
 
     std::string format_plain(bool group, int group_after_first, bool rupee_sign) const {
         const bool neg = paise_ < 0;
@@ -150,7 +150,7 @@ inline void set_money_grouping(MoneyGrouping g) noexcept { detail::money_groupin
 
 inline Money Money::parse(std::string_view text) {
     auto bad = [&](const char* why) -> Money {
-        throw Error(errc::invalid_argument, "not an amount of money: '" + std::string(text.substr(0, 64)) + "' (" + why + ")");
+        throw Error(Errc::invalid_argument, "not an amount of money: '" + std::string(text.substr(0, 64)) + "' (" + why + ")");
     };
     std::string_view s = text;
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -244,17 +244,17 @@ inline Money tag_invoke(const boost::json::value_to_tag<Money>&, const boost::js
     case boost::json::kind::int64: return Money::from_rupees(jv.get_int64());
     case boost::json::kind::uint64:
         if (jv.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 100))
-            throw Error(errc::schema, "amount out of range");
+            throw Error(Errc::schema, "amount out of range");
         return Money::from_rupees(static_cast<std::int64_t>(jv.get_uint64()));
     case boost::json::kind::double_: {
         const double d = jv.get_double();
-        if (!std::isfinite(d)) throw Error(errc::schema, "amount is not a finite number");
+        if (!std::isfinite(d)) throw Error(Errc::schema, "amount is not a finite number");
         char buf[64];
         auto r = std::to_chars(buf, buf + sizeof buf, d); // shortest round-trip text
         return Money::parse(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
     }
     case boost::json::kind::string: return Money::parse(jv.get_string());
-    default: throw Error(errc::schema, "expected an amount (number or string)");
+    default: throw Error(Errc::schema, "expected an amount (number or string)");
     }
 }
 

@@ -38,7 +38,7 @@ namespace tradestate {
 }
 
 /// A `[persistence.<name>]` table for a backend no plugin provides is a
-/// misspelling (`[persistence.compresed-archive]`): errc::config naming the
+/// misspelling (`[persistence.compresed-archive]`): Errc::config naming the
 /// file and the backends there are, rather than settings silently unused.
 inline void refuse_settings_of_unknown_backends(const Config& cfg, const PluginLoader& loader) {
     if (cfg.persistence.backend_settings.empty()) return;
@@ -49,7 +49,7 @@ inline void refuse_settings_of_unknown_backends(const Config& cfg, const PluginL
         std::string list;
         for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
         const std::string file = cfg.source().empty() ? std::string("config.toml") : cfg.source().string();
-        throw Error(errc::config, file + ": [persistence." + std::string(key) + "]: there is no backend '" +
+        throw Error(Errc::config, file + ": [persistence." + std::string(key) + "]: there is no backend '" +
                                       std::string(key) + "' (available backends: " + (list.empty() ? "none" : list) +
                                       "); is the name misspelt?");
     }
@@ -65,7 +65,7 @@ inline void refuse_settings_of_unknown_backends(const Config& cfg, const PluginL
 
 /// When the configured backend has no sessions, another plugin that keeps
 /// its files in the same state_dir and has some means the user switched
-/// `backend`: throw errc::not_found naming them and the `tradestate convert`
+/// `backend`: throw Errc::not_found naming them and the `tradestate convert`
 /// command, rather than silently starting empty. Every available plugin is
 /// asked where it keeps its data (PluginLoader::storage_of, without
 /// constructing a backend); none is named here.
@@ -77,7 +77,7 @@ inline void refuse_if_other_backend_has_sessions(const Config& cfg, const std::s
         c.persistence.backend = other;
         std::vector<SessionInfo> found;
         try {
-            if (loader.storage_of(other) != plugin_storage::state_dir) continue;
+            if (loader.storage_of(other) != PluginStorage::state_dir) continue;
             found = loader.open(other, backend_options(c, logger))->list();
         } catch (const Error&) {
             continue; // not loadable: its own error comes when it is configured
@@ -87,7 +87,7 @@ inline void refuse_if_other_backend_has_sessions(const Config& cfg, const std::s
         for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.session;
         const auto dir = cfg.persistence.state_dir.string();
         const std::string file = cfg.source().empty() ? std::string("the configuration") : cfg.source().string();
-        throw Error(errc::not_found,
+        throw Error(Errc::not_found,
                     file + " selects backend '" + cfg.persistence.backend + "', which has no sessions in " + dir +
                         ", but backend '" + other + "' has: " + names + ". Convert them with `tradestate convert --from " +
                         other + ":" + dir + " --to " + cfg.persistence.backend + ":" + dir +

@@ -127,7 +127,7 @@ public:
     explicit StatePersister(std::shared_ptr<Backend> backend,
                             std::shared_ptr<spdlog::logger> logger = spdlog::default_logger())
         : backend_(std::move(backend)), logger_(std::move(logger)) {
-        if (!backend_) throw Error(errc::invalid_argument, "StatePersister needs a backend");
+        if (!backend_) throw Error(Errc::invalid_argument, "StatePersister needs a backend");
     }
 
     /// The document a state is saved as. It is built in one monotonic
@@ -159,7 +159,7 @@ public:
             throw Error(e.code(), where + ": " + e.what());
         } catch (const std::exception& e) { // conversions of user types may throw anything
             detail::load_warnings().clear();
-            throw Error(errc::schema, where + ": " + e.what());
+            throw Error(Errc::schema, where + ": " + e.what());
         }
     }
 
@@ -224,10 +224,10 @@ public:
             if (auto r = backend_->load(session)) {
                 std::vector<std::string> w;
                 (void)from_document(r->doc, r->source, &w);
-                for (auto& x : w) rep.findings.push_back({Finding::severity::warning, r->source, x});
+                for (auto& x : w) rep.findings.push_back({Finding::Severity::warning, r->source, x});
             }
         } catch (const Error& e) {
-            rep.findings.push_back({Finding::severity::error, session, e.what()});
+            rep.findings.push_back({Finding::Severity::error, session, e.what()});
         }
         return rep;
     }

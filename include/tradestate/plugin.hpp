@@ -10,7 +10,7 @@
 
 /// Declare a backend plugin. Put this once in the plugin's .cpp:
 ///
-///     TRADESTATE_PLUGIN("json-files", my_factory_function, tradestate::plugin_storage::state_dir)
+///     TRADESTATE_PLUGIN("json-files", my_factory_function, tradestate::PluginStorage::state_dir)
 ///
 /// It exports, with C linkage, the ABI version, the name and where the
 /// backend keeps its data (read by the host before anything else runs: no

@@ -120,11 +120,11 @@ public:
         for (const auto& n : found) list += (list.empty() ? "" : ", ") + n;
         const std::string hint = "\nset persistence.plugin_dir in config.toml to the directory holding " +
                                  plugin_file_name(name) + " (a build puts the plugins in <build>/lib/tradestate/plugins)";
-        if (!any_dir) throw Error(errc::not_found, "no plugin directory found; looked in:" + where + hint);
+        if (!any_dir) throw Error(Errc::not_found, "no plugin directory found; looked in:" + where + hint);
         if (found.empty())
-            throw Error(errc::not_found, "no tradestate plugins (" + std::string(plugin_file_prefix) + "*" +
+            throw Error(Errc::not_found, "no tradestate plugins (" + std::string(plugin_file_prefix) + "*" +
                                              plugin_file_suffix + ") in:" + where + hint);
-        throw Error(errc::not_found, "unknown backend '" + name + "': no " + plugin_file_name(name) + " in:" + where +
+        throw Error(Errc::not_found, "unknown backend '" + name + "': no " + plugin_file_name(name) + " in:" + where +
                                          "\navailable backends: " + list);
     }
 
@@ -143,13 +143,13 @@ public:
 
     /// Where backend `name` keeps its data, read from the plugin without
     /// constructing a backend (nullopt: a plugin that does not say).
-    [[nodiscard]] std::optional<plugin_storage> storage_of(const std::string& name) const {
+    [[nodiscard]] std::optional<PluginStorage> storage_of(const std::string& name) const {
         Holder h;
         load_checked(h, locate(name), name);
         if (!h.lib.has("tradestate_plugin_storage")) return std::nullopt;
         const auto v = h.lib.get<std::uint32_t()>("tradestate_plugin_storage")();
-        if (v == static_cast<std::uint32_t>(plugin_storage::state_dir)) return plugin_storage::state_dir;
-        if (v == static_cast<std::uint32_t>(plugin_storage::external)) return plugin_storage::external;
+        if (v == static_cast<std::uint32_t>(PluginStorage::state_dir)) return PluginStorage::state_dir;
+        if (v == static_cast<std::uint32_t>(PluginStorage::external)) return PluginStorage::external;
         return std::nullopt;
     }
 
@@ -161,7 +161,7 @@ public:
         if (!opts.logger) opts.logger = logger_;
         auto& factory = holder->lib.get_alias<backend_factory>("tradestate_create_backend");
         holder->backend = factory(opts);
-        if (!holder->backend) throw Error(errc::plugin, file.string() + ": the factory returned no backend");
+        if (!holder->backend) throw Error(Errc::plugin, file.string() + ": the factory returned no backend");
         logger_->debug("loaded backend '{}' from {}", expected_name, file.string());
         Backend* raw = holder->backend.get();
         return std::shared_ptr<Backend>(std::move(holder), raw);
@@ -183,12 +183,12 @@ private:
         holder.lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
         if (ec) {
             const char* dl = ::dlerror();
-            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": " +
+            throw Error(Errc::plugin, "cannot load plugin " + file.string() + ": " +
                                           (dl ? std::string(dl) : ec.message()));
         }
         if (!holder.lib.has("tradestate_plugin_abi_version") || !holder.lib.has("tradestate_backend_name") ||
             !holder.lib.has("tradestate_create_backend"))
-            throw Error(errc::plugin, file.string() +
+            throw Error(Errc::plugin, file.string() +
                                           " is not a tradestate backend plugin (it lacks tradestate_plugin_abi_version, "
                                           "tradestate_backend_name or tradestate_create_backend)");
         const auto abi = holder.lib.get<std::uint32_t()>("tradestate_plugin_abi_version")();
@@ -196,7 +196,7 @@ private:
             std::string built = holder.lib.has("tradestate_plugin_built_with")
                                     ? holder.lib.get<const char*()>("tradestate_plugin_built_with")()
                                     : "an unknown tradestate version";
-            throw Error(errc::abi_mismatch,
+            throw Error(Errc::abi_mismatch,
                         "plugin " + file.string() + " speaks plugin ABI " + std::to_string(abi) + " (built with " + built +
                             "), but this program speaks ABI " + std::to_string(plugin_abi_version) + " (tradestate " +
                             version_string + "): rebuild the plugin against tradestate " + version_string +
@@ -204,7 +204,7 @@ private:
         }
         const std::string real_name = holder.lib.get<const char*()>("tradestate_backend_name")();
         if (!expected_name.empty() && real_name != expected_name)
-            throw Error(errc::plugin, file.string() + " calls itself backend '" + real_name + "', expected '" +
+            throw Error(Errc::plugin, file.string() + " calls itself backend '" + real_name + "', expected '" +
                                           expected_name + "'");
     }
 
@@ -217,11 +217,11 @@ private:
     static void refuse_if_others_can_write(const std::filesystem::path& file) {
         struct ::stat st {};
         if (::stat(file.c_str(), &st) != 0)
-            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": " + std::strerror(errno));
+            throw Error(Errc::plugin, "cannot load plugin " + file.string() + ": " + std::strerror(errno));
         if (!S_ISREG(st.st_mode))
-            throw Error(errc::plugin, "cannot load plugin " + file.string() + ": not a regular file");
+            throw Error(Errc::plugin, "cannot load plugin " + file.string() + ": not a regular file");
         if (st.st_uid != 0 && st.st_uid != ::geteuid())
-            throw Error(errc::plugin, "refusing plugin " + file.string() + ": it is owned by uid " +
+            throw Error(Errc::plugin, "refusing plugin " + file.string() + ": it is owned by uid " +
                                           std::to_string(st.st_uid) + ", neither root nor this user; chown it");
         auto check = [&](const std::filesystem::path& p, const struct ::stat& s, const char* what) {
             const bool dir = S_ISDIR(s.st_mode);
@@ -232,7 +232,7 @@ private:
             if (who.empty()) return;
             char mode[8];
             std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(s.st_mode & 07777));
-            throw Error(errc::plugin, "refusing plugin " + file.string() + ": " + what + " " + p.string() +
+            throw Error(Errc::plugin, "refusing plugin " + file.string() + ": " + what + " " + p.string() +
                                           " is writable by " + who + " (mode " + mode +
                                           "), so someone else could replace the code this program would run; chmod "
                                           "go-w " + p.string());
@@ -286,7 +286,7 @@ private:
         const auto theirs = elf_kind(file.c_str());
         const auto mine = elf_kind("/proc/self/exe");
         if (!theirs || !mine || *theirs == *mine) return;
-        throw Error(errc::plugin, "cannot load plugin " + file.string() + ": it is built for " + describe(*theirs) +
+        throw Error(Errc::plugin, "cannot load plugin " + file.string() + ": it is built for " + describe(*theirs) +
                                       ", but this program runs on " + describe(*mine) +
                                       "; build the plugin for this machine (or install the package for it)");
     }

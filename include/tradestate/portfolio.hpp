@@ -54,13 +54,13 @@ public:
     /// Open `p`, paying its cost plus `charges`. Refuses a symbol that is
     /// already open, a non-positive quantity, and a long that cash can't pay.
     void open(Position p, Money charges = {}) {
-        if (p.symbol.empty()) throw Error(errc::invalid_argument, "cannot open a position without a symbol");
-        if (p.shares <= 0) throw Error(errc::invalid_argument, "cannot open " + p.symbol + ": quantity must be positive");
-        if (charges < Money{}) throw Error(errc::invalid_argument, "charges must not be negative");
-        if (has(p.symbol)) throw Error(errc::invalid_argument, "a position in " + p.symbol + " is already open");
+        if (p.symbol.empty()) throw Error(Errc::invalid_argument, "cannot open a position without a symbol");
+        if (p.shares <= 0) throw Error(Errc::invalid_argument, "cannot open " + p.symbol + ": quantity must be positive");
+        if (charges < Money{}) throw Error(Errc::invalid_argument, "charges must not be negative");
+        if (has(p.symbol)) throw Error(Errc::invalid_argument, "a position in " + p.symbol + " is already open");
         const Money cost = p.open_cost() + charges;
         if (cost > cash_)
-            throw Error(errc::invalid_argument, "cannot open " + p.symbol + ": needs " + cost.format() + ", cash is " +
+            throw Error(Errc::invalid_argument, "cannot open " + p.symbol + ": needs " + cost.format() + ", cash is " +
                                                     cash_.format());
         cash_ -= cost;
         total_charges_ += charges;
@@ -71,8 +71,8 @@ public:
     /// Close the position in `symbol` at `exit_price`, paying `charges`.
     Trade close(const std::string& symbol, Money exit_price, Timestamp exit_time, std::string reason, Money charges = {}) {
         auto it = positions_.find(symbol);
-        if (it == positions_.end()) throw Error(errc::not_found, "no open position in " + symbol);
-        if (charges < Money{}) throw Error(errc::invalid_argument, "charges must not be negative");
+        if (it == positions_.end()) throw Error(Errc::not_found, "no open position in " + symbol);
+        if (charges < Money{}) throw Error(Errc::invalid_argument, "charges must not be negative");
         const Position& p = it->second;
         Trade t;
         t.symbol = p.symbol;
@@ -101,7 +101,7 @@ public:
     /// Refuses a withdrawal larger than the cash.
     void deposit(Money amount) {
         if (cash_ + amount < Money{})
-            throw Error(errc::invalid_argument, "a withdrawal of " + (Money{} - amount).format() + " exceeds cash " +
+            throw Error(Errc::invalid_argument, "a withdrawal of " + (Money{} - amount).format() + " exceeds cash " +
                                                     cash_.format());
         cash_ += amount;
         initial_cash_ += amount;
@@ -142,7 +142,7 @@ public:
             if (!pos->is_object()) detail::type_error(ppath, "an object keyed by symbol", *pos);
             for (const auto& kv : pos->get_object()) {
                 std::string sym(kv.key());
-                if (sym.empty()) throw Error(errc::schema, ppath + ": empty symbol");
+                if (sym.empty()) throw Error(Errc::schema, ppath + ": empty symbol");
                 pf.positions_.emplace(sym, Position::from_json(kv.value(), ppath + "." + sym, sym));
             }
         } else {
@@ -158,7 +158,7 @@ public:
             pf.history_.reserve(h->get_array().size());
             for (const auto& t : h->get_array()) pf.history_.push_back(Trade::from_json(t, hpath + "[" + std::to_string(i++) + "]"));
         }
-        if (pf.trades_count_ < 0) throw Error(errc::schema, r.child("trades_count") + ": must not be negative");
+        if (pf.trades_count_ < 0) throw Error(Errc::schema, r.child("trades_count") + ": must not be negative");
         pf.extra_ = r.rest();
         return pf;
     }

@@ -62,16 +62,16 @@ struct Position {
         p.symbol = std::move(symbol);
         p.shares = r.required<std::int64_t>("shares");
         if (p.shares <= 0)
-            throw Error(errc::schema, r.child("shares") + ": quantity must be positive, found " + std::to_string(p.shares) +
+            throw Error(Errc::schema, r.child("shares") + ": quantity must be positive, found " + std::to_string(p.shares) +
                                           " (a short position has \"side\": \"short\")");
         p.lot_size = r.optional<std::int64_t>("lot_size", 0, false);
-        if (p.lot_size < 0) throw Error(errc::schema, r.child("lot_size") + ": must not be negative");
+        if (p.lot_size < 0) throw Error(Errc::schema, r.child("lot_size") + ": must not be negative");
         const auto side = r.optional<std::string>("side", "long", false);
         if (side == "long") p.side = Side::long_;
         else if (side == "short") p.side = Side::short_;
-        else throw Error(errc::schema, r.child("side") + ": expected \"long\" or \"short\", found \"" + side + "\"");
+        else throw Error(Errc::schema, r.child("side") + ": expected \"long\" or \"short\", found \"" + side + "\"");
         p.entry_price = r.required<Money>("entry_price");
-        if (p.entry_price < Money{}) throw Error(errc::schema, r.child("entry_price") + ": must not be negative");
+        if (p.entry_price < Money{}) throw Error(Errc::schema, r.child("entry_price") + ": must not be negative");
         p.stop_loss = r.maybe<Money>("stop_loss", true);
         p.take_profit = r.maybe<Money>("take_profit", true);
         if (const auto t = r.maybe<Timestamp>("entry_time", true)) p.entry_time = *t;
@@ -131,10 +131,10 @@ struct Trade {
         t.symbol = r.required<std::string>("symbol");
         const auto side = r.optional<std::string>("side", "long", false);
         if (side != "long" && side != "short")
-            throw Error(errc::schema, r.child("side") + ": expected \"long\" or \"short\", found \"" + side + "\"");
+            throw Error(Errc::schema, r.child("side") + ": expected \"long\" or \"short\", found \"" + side + "\"");
         t.side = side == "short" ? Side::short_ : Side::long_;
         t.shares = r.required<std::int64_t>("shares");
-        if (t.shares <= 0) throw Error(errc::schema, r.child("shares") + ": quantity must be positive");
+        if (t.shares <= 0) throw Error(Errc::schema, r.child("shares") + ": quantity must be positive");
         t.entry_price = r.required<Money>("entry_price");
         t.exit_price = r.required<Money>("exit_price");
         t.entry_time = r.required<Timestamp>("entry_time");

@@ -59,7 +59,7 @@ template <journaled_state State> void apply_op(State& s, const boost::json::obje
         if (const auto* k = op.if_contains("op"); k && k->is_string()) kind = std::string(k->get_string());
         throw Error(e.code(), where + ": cannot apply \"" + kind + "\": " + e.what());
     } catch (const std::exception& e) { // user hooks may throw anything
-        throw Error(errc::schema, where + ": " + e.what());
+        throw Error(Errc::schema, where + ": " + e.what());
     }
 }
 
@@ -70,7 +70,7 @@ struct ReplayResult {
 };
 
 /// Apply the records of `contents` after `from_seq` to `s`, in order. All or
-/// nothing: on error `s` is unchanged and the Error (errc::corrupt) names the
+/// nothing: on error `s` is unchanged and the Error (Errc::corrupt) names the
 /// record and its offset. The caller checks that the journal belongs to the
 /// state (id) and starts early enough (base_seq <= from_seq).
 template <journaled_state State>
@@ -95,7 +95,7 @@ ReplayResult replay_journal(State& s, const JournalContents& contents, std::uint
         try {
             apply_op(work, rec.op, where);
         } catch (const Error& e) {
-            throw Error(errc::corrupt, e.what());
+            throw Error(Errc::corrupt, e.what());
         }
         r.last_seq = rec.seq;
         ++r.applied;

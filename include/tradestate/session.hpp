@@ -24,7 +24,7 @@
 //   * a mark file beside the journal (detail/session_mark.hpp) remembers the
 //     last acknowledged operation and the newest durable snapshot, so that a
 //     deleted or shortened journal, or a rolled-back snapshot, is named;
-//   * a loss that cannot be repaired makes resume() throw errc::data_loss
+//   * a loss that cannot be repaired makes resume() throw Errc::data_loss
 //     naming what is gone, unless the caller accepts it explicitly;
 //   * nothing of a session that exists on disk turns into a fresh start;
 //     start_fresh() moves the previous session, backups included, to a
@@ -34,6 +34,7 @@
 #include <tradestate/async_saver.hpp>
 #include <tradestate/backend.hpp>
 #include <tradestate/backend_journal.hpp>
+#include <tradestate/detail/atomic_file.hpp>
 #include <tradestate/detail/session_mark.hpp>
 #include <tradestate/error.hpp>
 #include <tradestate/file_journal.hpp>
@@ -84,7 +85,7 @@ struct SessionOptions {
 struct ResumeOptions {
     /// Continue from the best copy even when acknowledged operations are
     /// gone (the loss is logged and stays in the report). Without it,
-    /// resume() throws errc::data_loss.
+    /// resume() throws Errc::data_loss.
     bool accept_loss = false;
 };
 
@@ -175,15 +176,6 @@ struct SessionStatus {
 
 namespace detail {
 
-[[nodiscard]] inline std::string utc_stamp(const char* fmt = "%Y%m%dT%H%M%SZ") {
-    const auto t = std::time(nullptr);
-    struct tm tm {};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, fmt, &tm);
-    return buf;
-}
-
 /// Rename `p` to `<p><suffix>-<UTC time>[-n]`; returns the new path (empty if `p` is gone).
 inline std::filesystem::path move_aside(const std::filesystem::path& p, const std::string& suffix) {
     struct stat st {};
@@ -196,7 +188,7 @@ inline std::filesystem::path move_aside(const std::filesystem::path& p, const st
         if (::rename(p.c_str(), to.c_str()) != 0) throw_io("move aside", p, errno);
         return to;
     }
-    throw Error(errc::io, "cannot find a free name to move " + p.string() + " aside");
+    throw Error(Errc::io, "cannot find a free name to move " + p.string() + " aside");
 }
 
 [[nodiscard]] inline bool path_present(const std::filesystem::path& p) {
@@ -211,10 +203,10 @@ public:
     using Persister = StatePersister<State>;
 
     /// Open session `opts.name` through `persister` and take its writer
-    /// lease (a second writer is refused with errc::locked naming the holder).
+    /// lease (a second writer is refused with Errc::locked naming the holder).
     Session(std::shared_ptr<Persister> persister, SessionOptions opts)
         : p_(std::move(persister)), o_(std::move(opts)) {
-        if (!p_) throw Error(errc::invalid_argument, "Session needs a persister");
+        if (!p_) throw Error(Errc::invalid_argument, "Session needs a persister");
         validate_session_name(o_.name);
         log_ = p_->logger();
         if (o_.fallback_depth == 0) o_.fallback_depth = std::max<std::size_t>(1, p_->backend().fallback_depth());
@@ -222,7 +214,7 @@ public:
         if (!backend_journal()) {
             std::error_code ec;
             std::filesystem::create_directories(o_.state_dir, ec);
-            if (ec) throw Error(errc::io, "cannot create the state directory " + o_.state_dir.string() + ": " + ec.message());
+            if (ec) throw Error(Errc::io, "cannot create the state directory " + o_.state_dir.string() + ": " + ec.message());
             clean_stale_temps();
         }
     }
@@ -293,20 +285,20 @@ public:
     /// Load the newest good copy, roll it forward with the journal, and
     /// continue. Returns what was loaded, recovered and (with
     /// `accept_loss`) lost; `resumed == false` when nothing was ever saved
-    /// (then call start_fresh). Throws errc::data_loss naming what is gone
+    /// (then call start_fresh). Throws Errc::data_loss naming what is gone
     /// when acknowledged operations cannot be recovered and the loss is not
     /// accepted; the state is then unchanged and nothing on disk was touched.
     ResumeReport resume(const ResumeOptions& ro = {}) {
-        if (started_) throw Error(errc::invalid_argument, "session '" + o_.name + "' is already open");
+        if (started_) throw Error(Errc::invalid_argument, "session '" + o_.name + "' is already open");
         Recovered r = recover(*p_, o_);
         auto& rep = r.report;
         if (rep.loss && !ro.accept_loss)
-            throw Error(errc::data_loss, rep.loss_message(o_.name) +
+            throw Error(Errc::data_loss, rep.loss_message(o_.name) +
                                              "\n  Nothing was changed. To continue from the best copy anyway, accept the loss "
                                              "explicitly (fno_runner --accept-loss); to keep it all and begin anew, start fresh.");
         if (!r.state) {
             if (rep.loss)
-                throw Error(errc::data_loss, rep.loss_message(o_.name) +
+                throw Error(Errc::data_loss, rep.loss_message(o_.name) +
                                                  "\n  There is nothing to resume from; start fresh (the session's files are "
                                                  "kept as a backup session).");
             return rep; // never saved
@@ -344,7 +336,7 @@ public:
     /// `<name>-backup-<UTC time>`; that name is returned (empty when there
     /// was nothing). The first snapshot is written before this returns.
     std::string start_fresh(State initial) {
-        if (started_) throw Error(errc::invalid_argument, "session '" + o_.name + "' is already open");
+        if (started_) throw Error(Errc::invalid_argument, "session '" + o_.name + "' is already open");
         std::string backup;
         if (exists()) backup = move_to_backup();
         state_ = std::move(initial);
@@ -373,7 +365,7 @@ public:
     /// Make the applied operations durable; returns the number of the last
     /// one once it is on stable storage (per journal_fsync) where a restart
     /// will look. With the journal off it returns at once (the operations
-    /// become durable with the next checkpoint). Throws errc::io when they
+    /// become durable with the next checkpoint). Throws Errc::io when they
     /// could not be made durable; they stay pending and the next commit()
     /// or checkpoint tries again.
     std::uint64_t commit() {
@@ -422,7 +414,7 @@ public:
             restart_journal(problem, false);
         } catch (const std::exception& e) {
             committed_ -= n;
-            throw Error(errc::io, "session '" + o_.name + "': operations " + std::to_string(committed_ + 1) + ".." +
+            throw Error(Errc::io, "session '" + o_.name + "': operations " + std::to_string(committed_ + 1) + ".." +
                                       std::to_string(committed_ + n) + " are not durable: " + problem +
                                       ", and the snapshot that would hold them failed: " + e.what());
         }
@@ -535,7 +527,7 @@ public:
             log_->warn("session '{}': the writer lease was gone (its lock file deleted?) and is taken again", o_.name);
             return true;
         } catch (const Error& e) {
-            if (e.code() != errc::locked) throw;
+            if (e.code() != Errc::locked) throw;
             log_->error("session '{}': {}", o_.name, e.what());
             return false;
         }
@@ -612,7 +604,7 @@ private:
         try {
             loaded = p.load(name);
         } catch (const Error& e) {
-            if (e.code() != errc::corrupt && e.code() != errc::parse && e.code() != errc::schema) throw;
+            if (e.code() != Errc::corrupt && e.code() != Errc::parse && e.code() != Errc::schema) throw;
             load_error = e.what();
         }
 
@@ -792,9 +784,9 @@ private:
 
     void require_started() const {
         if (!started_)
-            throw Error(errc::invalid_argument,
+            throw Error(Errc::invalid_argument,
                         "session '" + o_.name + "' is not open: call resume() or start_fresh() first");
-        if (closed_) throw Error(errc::invalid_argument, "session '" + o_.name + "' was closed");
+        if (closed_) throw Error(Errc::invalid_argument, "session '" + o_.name + "' was closed");
     }
 
     [[nodiscard]] SaveMeta envelope() const {
@@ -872,7 +864,7 @@ private:
         if (saver_) saver_->flush();
         if (lease_ && !lease_->valid()) {
             lease_.reset();
-            lease_ = p_->acquire_writer(o_.name); // errc::locked when another process took over
+            lease_ = p_->acquire_writer(o_.name); // Errc::locked when another process took over
         }
         if (keep_journal) {
             save_sync();
@@ -991,7 +983,7 @@ private:
             p_->backend().rename(o_.name, backup); // everything, damaged files included
             renamed = true;
         } catch (const Error& e) {
-            if (e.code() != errc::unsupported) throw;
+            if (e.code() != Errc::unsupported) throw;
         }
         if (!renamed) {
             // The backend cannot rename: keep what a resume would give as the backup.

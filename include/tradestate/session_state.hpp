@@ -13,7 +13,7 @@
 // changes and replays the state (replay.hpp).
 #pragma once
 
-#include <tradestate/configuration.hpp>
+#include <tradestate/session_settings.hpp>
 #include <tradestate/detail/json_reader.hpp>
 #include <tradestate/error.hpp>
 #include <tradestate/money.hpp>
@@ -37,7 +37,7 @@ struct SessionState {
     std::string trading_mode = "paper";  ///< "paper" or "live"
     std::int64_t iteration = 0;          ///< monitoring-loop iteration
     Portfolio portfolio;
-    Configuration configuration;
+    SessionSettings settings; ///< saved under "configuration", the seed's key
     boost::json::value market_analysis;  ///< free-form; null = absent
     boost::json::object runner;          ///< the runner's extra data (RNG state, simulated clock, market)
     boost::json::object extra;           ///< unknown members, kept verbatim
@@ -50,14 +50,14 @@ struct SessionState {
         s.timestamp = r.required<Timestamp>("timestamp");
         s.trading_mode = r.optional<std::string>("trading_mode", "paper");
         if (s.trading_mode != "paper" && s.trading_mode != "live")
-            throw Error(errc::schema, r.child("trading_mode") + ": expected \"paper\" or \"live\", found \"" +
+            throw Error(Errc::schema, r.child("trading_mode") + ": expected \"paper\" or \"live\", found \"" +
                                           s.trading_mode + "\"");
         s.iteration = r.required<std::int64_t>("iteration");
-        if (s.iteration < 0) throw Error(errc::schema, r.child("iteration") + ": must not be negative");
+        if (s.iteration < 0) throw Error(Errc::schema, r.child("iteration") + ": must not be negative");
         const auto* pf = r.find("portfolio");
-        if (!pf) throw Error(errc::schema, r.child("portfolio") + ": missing required field (expected an object)");
+        if (!pf) throw Error(Errc::schema, r.child("portfolio") + ": missing required field (expected an object)");
         s.portfolio = Portfolio::from_json(*pf, r.child("portfolio"));
-        if (const auto* c = r.find("configuration")) s.configuration = Configuration::from_json(*c, r.child("configuration"));
+        if (const auto* c = r.find("configuration")) s.settings = SessionSettings::from_json(*c, r.child("configuration"));
         else detail::load_warnings().push_back(r.child("configuration") + ": missing, using defaults");
         if (const auto* m = r.find("market_analysis")) s.market_analysis = *m;
         if (const auto* run = r.find("runner")) {
@@ -75,7 +75,7 @@ inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& j
     o["trading_mode"] = s.trading_mode;
     o["iteration"] = s.iteration;
     o["portfolio"] = boost::json::value_from(s.portfolio, o.storage());
-    o["configuration"] = boost::json::value_from(s.configuration, o.storage());
+    o["configuration"] = boost::json::value_from(s.settings, o.storage());
     if (!s.market_analysis.is_null()) o["market_analysis"] = s.market_analysis;
     if (!s.runner.empty()) o["runner"] = s.runner;
     detail::append_extra(o, s.extra);
@@ -232,7 +232,7 @@ inline void apply_runner_patch(boost::json::object& target, const boost::json::o
 }
 
 /// New risk settings (and trading mode) for the session.
-[[nodiscard]] inline boost::json::object configure(const Configuration& c, const std::string& trading_mode) {
+[[nodiscard]] inline boost::json::object configure(const SessionSettings& c, const std::string& trading_mode) {
     boost::json::object o;
     o["op"] = "configure";
     o["configuration"] = boost::json::value_from(c);
@@ -246,19 +246,19 @@ inline void apply_runner_patch(boost::json::object& target, const boost::json::o
 inline void tradestate_apply(SessionState& s, const boost::json::object& op, const std::string& where) {
     auto money = [&](const char* key) {
         const auto* v = op.if_contains(key);
-        if (!v || !v->is_int64()) throw Error(errc::schema, where + ": \"" + key + "\" must be an integer (paise)");
+        if (!v || !v->is_int64()) throw Error(Errc::schema, where + ": \"" + key + "\" must be an integer (paise)");
         return Money::from_paise(v->get_int64());
     };
     auto text = [&](const char* key) {
         const auto* v = op.if_contains(key);
-        if (!v || !v->is_string()) throw Error(errc::schema, where + ": \"" + key + "\" must be a string");
+        if (!v || !v->is_string()) throw Error(Errc::schema, where + ": \"" + key + "\" must be a string");
         return std::string(v->get_string());
     };
     const std::string kind = text("op");
     if (kind == "open") {
         const std::string sym = text("symbol");
         const auto* pv = op.if_contains("position");
-        if (!pv) throw Error(errc::schema, where + ": \"position\" is missing");
+        if (!pv) throw Error(Errc::schema, where + ": \"position\" is missing");
         s.portfolio.open(Position::from_json(*pv, where + ".position", sym), money("charges_paise"));
     } else if (kind == "close") {
         const auto t = Timestamp::from_iso(text("exit_time"));
@@ -270,23 +270,23 @@ inline void tradestate_apply(SessionState& s, const boost::json::object& op, con
     } else if (kind == "step") {
         const auto* it = op.if_contains("iteration");
         if (!it || !it->is_int64() || it->get_int64() < 0)
-            throw Error(errc::schema, where + ": \"iteration\" must be a non-negative integer");
+            throw Error(Errc::schema, where + ": \"iteration\" must be a non-negative integer");
         const auto* run = op.if_contains("runner");
-        if (!run || !run->is_object()) throw Error(errc::schema, where + ": \"runner\" must be an object");
+        if (!run || !run->is_object()) throw Error(Errc::schema, where + ": \"runner\" must be an object");
         s.timestamp = Timestamp::from_iso(text("timestamp"));
         s.iteration = it->get_int64();
         session_op::apply_runner_patch(s.runner, run->get_object());
         if (const auto* m = op.if_contains("market_analysis")) s.market_analysis = *m;
     } else if (kind == "configure") {
         const auto* c = op.if_contains("configuration");
-        if (!c) throw Error(errc::schema, where + ": \"configuration\" is missing");
+        if (!c) throw Error(Errc::schema, where + ": \"configuration\" is missing");
         const std::string mode = text("trading_mode");
         if (mode != "paper" && mode != "live")
-            throw Error(errc::schema, where + ": \"trading_mode\" must be \"paper\" or \"live\"");
-        s.configuration = Configuration::from_json(*c, where + ".configuration");
+            throw Error(Errc::schema, where + ": \"trading_mode\" must be \"paper\" or \"live\"");
+        s.settings = SessionSettings::from_json(*c, where + ".configuration");
         s.trading_mode = mode;
     } else {
-        throw Error(errc::schema, where + ": unknown operation \"" + kind + "\"");
+        throw Error(Errc::schema, where + ": unknown operation \"" + kind + "\"");
     }
 }
 

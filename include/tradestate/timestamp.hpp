@@ -36,7 +36,7 @@ public:
         return Timestamp(duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
     }
     /// Parse ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]" (a space may
-    /// replace the 'T'); no offset means IST. Throws errc::schema.
+    /// replace the 'T'); no offset means IST. Throws Errc::schema.
     [[nodiscard]] static Timestamp from_iso(std::string_view s);
 
     [[nodiscard]] constexpr std::int64_t micros() const noexcept { return us_; }
@@ -138,7 +138,7 @@ private:
 
 inline Timestamp Timestamp::from_iso(std::string_view s) {
     auto bad = [&](const char* why) -> Timestamp {
-        throw Error(errc::schema, "not an ISO 8601 timestamp: '" + std::string(s.substr(0, 64)) + "' (" + why + ")");
+        throw Error(Errc::schema, "not an ISO 8601 timestamp: '" + std::string(s.substr(0, 64)) + "' (" + why + ")");
     };
     auto num = [&](std::size_t pos, std::size_t len, int& out) {
         if (pos + len > s.size()) return false;
@@ -196,7 +196,7 @@ inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& j
     jv = t.to_iso();
 }
 inline Timestamp tag_invoke(const boost::json::value_to_tag<Timestamp>&, const boost::json::value& jv) {
-    if (!jv.is_string()) throw Error(errc::schema, "expected an ISO 8601 timestamp string");
+    if (!jv.is_string()) throw Error(Errc::schema, "expected an ISO 8601 timestamp string");
     return Timestamp::from_iso(jv.get_string());
 }
 

@@ -6,7 +6,7 @@
 #include <tradestate/backend.hpp>
 #include <tradestate/backend_journal.hpp>
 #include <tradestate/config.hpp>
-#include <tradestate/configuration.hpp>
+#include <tradestate/session_settings.hpp>
 #include <tradestate/error.hpp>
 #include <tradestate/file_journal.hpp>
 #include <tradestate/journal_format.hpp>

@@ -281,12 +281,12 @@ struct Parsed {
 };
 
 [[noreturn]] void corrupt(const fs::path& p, const std::string& why) {
-    throw Error(errc::corrupt, p.string() + ": " + why);
+    throw Error(Errc::corrupt, p.string() + ": " + why);
 }
 
 /// Check the `_tradestate` member; returns the sequence etc. Throws
-/// errc::corrupt for anything a writer of this format would not produce and
-/// errc::schema for a file from a newer tradestate.
+/// Errc::corrupt for anything a writer of this format would not produce and
+/// Errc::schema for a file from a newer tradestate.
 void read_meta(const fs::path& p, const json::object& ts, Parsed& out, std::string& checksum) {
     auto get = [&](const char* key) -> const json::value& {
         auto it = ts.find(key);
@@ -299,7 +299,7 @@ void read_meta(const fs::path& p, const json::object& ts, Parsed& out, std::stri
     const auto schema = as_int(get("schema_version"));
     if (!schema || *schema < 1) corrupt(p, "_tradestate.schema_version is not a positive integer");
     if (*schema > current_schema)
-        throw Error(errc::schema, p.string() + " was written by a newer tradestate (json-files schema " +
+        throw Error(Errc::schema, p.string() + " was written by a newer tradestate (json-files schema " +
                                       std::to_string(*schema) + "; this build reads up to schema " +
                                       std::to_string(current_schema) + "): upgrade tradestate to load it");
     const auto seq = as_int(get("sequence"));
@@ -453,17 +453,17 @@ public:
     std::uint64_t save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
         validate_session_name(session);
         if (!doc.main.is_object())
-            throw Error(errc::invalid_argument, "json-files stores a JSON object as the main document of session '" +
+            throw Error(Errc::invalid_argument, "json-files stores a JSON object as the main document of session '" +
                                                     session + "', got another kind of value");
         if (doc.main.get_object().contains(meta_key))
-            throw Error(errc::invalid_argument, "the main document of session '" + session +
+            throw Error(Errc::invalid_argument, "the main document of session '" + session +
                                                     "' has a member '_tradestate', which json-files reserves for "
                                                     "its own metadata; rename that member");
         std::vector<std::pair<std::string, const json::value*>> views;
         for (const auto& kv : doc.views) {
             const std::string v(kv.key());
             if (!is_valid_session_name(v) || v == main_stem)
-                throw Error(errc::invalid_argument, "view name '" + v + "' of session '" + session +
+                throw Error(Errc::invalid_argument, "view name '" + v + "' of session '" + session +
                                                         "' cannot be a file name (use 1-64 characters from A-Z a-z "
                                                         "0-9 . _ -, not starting with '.', not 'fno_system_state')");
             views.emplace_back(v, &kv.value());
@@ -520,7 +520,7 @@ public:
         // last member of `_tradestate`.
         std::string text = file_text(doc.main, ts);
         static constexpr std::string_view text_end = "\n  }\n}\n";
-        if (!text.ends_with(text_end)) throw Error(errc::invalid_argument, "json-files: unexpected printer output");
+        if (!text.ends_with(text_end)) throw Error(Errc::invalid_argument, "json-files: unexpected printer output");
         const std::string sum = detail::checksum_text(compact_checksum(text));
         text.resize(text.size() - text_end.size());
         text += ",\n    \"checksum\": \"" + sum + "\"\n  }\n}\n";
@@ -637,7 +637,7 @@ public:
         rep.session = session;
         const Place pl = place(session);
         const fs::path& dir = pl.dir;
-        using sev = Finding::severity;
+        using sev = Finding::Severity;
         if (!session_present(pl)) {
             rep.findings.push_back({sev::error, dir.string(),
                                     "session '" + session + "' does not exist (no " + pl.main.string() +
@@ -731,7 +731,7 @@ private:
             pl.main = pl.dir / session;
             pl.views = false;
             if (pl.stem == main_stem || std::find(seed_views.begin(), seed_views.end(), pl.stem) != seed_views.end())
-                throw Error(errc::invalid_argument, "session name '" + session + "' is a file of the default session (" +
+                throw Error(Errc::invalid_argument, "session name '" + session + "' is a file of the default session (" +
                                                         (opts_.state_dir / session).string() +
                                                         "); use the session 'default', or another file name");
         } else {
@@ -751,7 +751,7 @@ private:
     static void make_dirs(const fs::path& dir) {
         std::error_code ec;
         fs::create_directories(dir, ec);
-        if (ec) throw Error(errc::io, "cannot create directory " + dir.string() + ": " + ec.message());
+        if (ec) throw Error(Errc::io, "cannot create directory " + dir.string() + ": " + ec.message());
     }
 
     /// Hard-link the current main file into backups/ under its sequence.
@@ -808,11 +808,7 @@ private:
             if (::stat(it->path().c_str(), &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev)
                 return it->path().string();
         }
-        const auto t = std::time(nullptr);
-        struct tm tm {};
-        ::gmtime_r(&t, &tm);
-        char stamp[32];
-        std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        const std::string stamp = detail::utc_stamp();
         for (int n = 0; n < 100; ++n) {
             const fs::path aside = p.string() + ".corrupt-" + stamp + (n ? "-" + std::to_string(n) : std::string());
             if (::link(p.c_str(), aside.c_str()) == 0) return aside.string();
@@ -865,7 +861,7 @@ private:
                               backups.front().second.string() + ": the main file was rolled back to an older copy";
                 }
             } catch (const Error& e) {
-                if (e.code() != errc::parse && e.code() != errc::corrupt) throw; // io, schema: not corruption
+                if (e.code() != Errc::parse && e.code() != Errc::corrupt) throw; // io, schema: not corruption
                 failure = e.what();
             }
             if (auto k = keep_aside(main); !k.empty()) kept.push_back(k);
@@ -878,7 +874,7 @@ private:
             try {
                 auto p = read_verified(path, opts_.max_file_bytes);
                 // Backup 0 is the file another program wrote before the first save; any other must be checked.
-                if (!p.has_meta && seq != 0) throw Error(errc::corrupt, path.string() + ": has no checksum");
+                if (!p.has_meta && seq != 0) throw Error(Errc::corrupt, path.string() + ": has no checksum");
                 LoadResult r = result_of(std::move(p), path);
                 r.recovered = true;
                 r.kept_aside = kept;
@@ -888,11 +884,11 @@ private:
                                      (kept.empty() ? "" : "; the damaged file is kept as " + kept.front()));
                 return r;
             } catch (const Error& e) {
-                if (e.code() != errc::parse && e.code() != errc::corrupt && e.code() != errc::not_found) throw;
+                if (e.code() != Errc::parse && e.code() != Errc::corrupt && e.code() != Errc::not_found) throw;
                 tried += "\n  " + std::string(e.what());
             }
         }
-        throw Error(errc::corrupt, "session '" + session + "' cannot be loaded: " + failure +
+        throw Error(Errc::corrupt, "session '" + session + "' cannot be loaded: " + failure +
                                        (tried.empty() ? "; there are no backups in " + pl.backups.string()
                                                       : "; no backup verifies either:" + tried) +
                                        (kept.empty() ? "" : "\nthe damaged file is kept as " + kept.front()) +
@@ -902,12 +898,7 @@ private:
     // ------------------------------------------------ the session layer
 
     /// The main file a save of `session` is about to put in place.
-    void expect_main(const std::string& session, const detail::FileId& id) {
-        std::lock_guard lk(expected_mu_);
-        auto& v = expected_[session];
-        v.push_back(id);
-        if (v.size() > 4) v.erase(v.begin());
-    }
+    void expect_main(const std::string& session, const detail::FileId& id) { written_.expect(session, id); }
 
 public:
     [[nodiscard]] std::size_t fallback_depth() const override {
@@ -916,15 +907,7 @@ public:
 
     /// The main file is still one this process wrote (or found at its first check).
     [[nodiscard]] bool in_place(const std::string& session) override {
-        const auto id = detail::file_id(place(session).main);
-        if (!id) return false;
-        std::lock_guard lk(expected_mu_);
-        auto& v = expected_[session];
-        if (v.empty()) {
-            v.push_back(*id);
-            return true;
-        }
-        return std::find(v.begin(), v.end(), *id) != v.end();
+        return written_.in_place(session, place(session).main);
     }
 
     /// Move every file of `from` (main file, views, backups, kept-aside
@@ -934,7 +917,7 @@ public:
         validate_session_name(to);
         const Place a = place(from), b = place(to);
         if (session_present(b))
-            throw Error(errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': it exists");
+            throw Error(Errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': it exists");
         const fs::path& src = a.dir;
         const fs::path& dst = b.dir;
         make_dirs(dst);
@@ -963,22 +946,20 @@ public:
             detail::fsync_directory(src);
         }
         {
-            std::lock_guard lk(expected_mu_);
-            expected_.erase(from);
-            expected_.erase(to);
+            written_.forget(from);
+            written_.forget(to);
         }
         opts_.logger->info("json-files: session '{}' is now session '{}' ({})", from, to, dst.string());
     }
 
 private:
-    std::mutex expected_mu_;
-    std::map<std::string, std::vector<detail::FileId>> expected_;
+    detail::WrittenFiles written_; ///< main files this process wrote
     BackendOptions opts_;
 };
 
-std::unique_ptr<Backend> create(const BackendOptions& opts) { return std::make_unique<JsonFilesBackend>(opts); }
+std::unique_ptr<Backend> create_backend(const BackendOptions& opts) { return std::make_unique<JsonFilesBackend>(opts); }
 
 } // namespace
 } // namespace tradestate::json_files
 
-TRADESTATE_PLUGIN("json-files", tradestate::json_files::create, tradestate::plugin_storage::state_dir)
+TRADESTATE_PLUGIN("json-files", tradestate::json_files::create_backend, tradestate::PluginStorage::state_dir)

@@ -99,7 +99,7 @@ public:
             if (!fail_.empty()) {
                 std::string why;
                 why.swap(fail_);
-                throw tradestate::Error(tradestate::errc::io, why);
+                throw tradestate::Error(tradestate::Errc::io, why);
             }
         }
         const auto seq = inner_->save(session, doc, meta);

@@ -14,7 +14,7 @@
 namespace {
 
 using tradestate::Error;
-using tradestate::errc;
+using tradestate::Errc;
 namespace td = tradestate::detail;
 
 /// Same value and the same Boost.JSON kind everywhere (== treats 5 and 5u as equal).
@@ -106,7 +106,7 @@ boost::json::value nested(std::size_t depth) {
     return v;
 }
 
-errc decode_error(std::string_view bytes) {
+Errc decode_error(std::string_view bytes) {
     try {
         (void)td::binary_decode(bytes, "test");
     } catch (const Error& e) {
@@ -114,7 +114,7 @@ errc decode_error(std::string_view bytes) {
         return e.code();
     }
     ADD_FAILURE() << "decoded without error";
-    return errc::invalid_argument;
+    return Errc::invalid_argument;
 }
 
 TEST(BinaryDoc, RandomDocumentsRoundTripWithKinds) {
@@ -153,13 +153,13 @@ TEST(BinaryDoc, DepthLimitIsExactlyTheLimit) {
         (void)td::binary_encode(too_deep);
         FAIL() << "encoded a document deeper than the limit";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::invalid_argument);
+        EXPECT_EQ(e.code(), Errc::invalid_argument);
     }
     // Hand-made: 65 nested one-element arrays around null.
     std::string bytes;
     for (std::size_t i = 0; i < td::binary_max_depth + 1; ++i) bytes += "\x07\x01";
     bytes.push_back('\0');
-    EXPECT_EQ(decode_error(bytes), errc::parse);
+    EXPECT_EQ(decode_error(bytes), Errc::parse);
     // And the same with 64 decodes.
     EXPECT_NO_THROW((void)td::binary_decode(std::string_view(bytes).substr(2), "deep"));
 }
@@ -170,20 +170,20 @@ TEST(BinaryDoc, EveryTruncationIsRejected) {
     const auto bytes = td::binary_encode(v);
     ASSERT_GT(bytes.size(), 20u);
     for (std::size_t n = 0; n < bytes.size(); ++n)
-        EXPECT_EQ(decode_error(std::string_view(bytes).substr(0, n)), errc::parse) << "prefix of " << n << " bytes";
+        EXPECT_EQ(decode_error(std::string_view(bytes).substr(0, n)), Errc::parse) << "prefix of " << n << " bytes";
     EXPECT_TRUE(same(td::binary_decode(bytes, "full"), v));
 }
 
 TEST(BinaryDoc, HostileInputIsRejected) {
     const auto ok = td::binary_encode(boost::json::value{1, 2, 3});
-    EXPECT_EQ(decode_error(ok + "x"), errc::parse);                               // trailing garbage
-    EXPECT_EQ(decode_error("\x09"), errc::parse);                                 // unknown tag
-    EXPECT_EQ(decode_error(std::string("\x07\xff\xff\xff\xff\xff\xff\xff\x0f", 9)), errc::parse); // huge count
-    EXPECT_EQ(decode_error(std::string("\x06\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 12)), errc::parse); // long varint
-    EXPECT_EQ(decode_error(std::string("\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 11)), errc::parse); // overflow
-    EXPECT_EQ(decode_error(std::string("\x08\x02\x01k\x00\x01k\x00", 8)), errc::parse); // duplicate key
-    EXPECT_EQ(decode_error(std::string("\x05\x00\x00", 3)), errc::parse);        // short double
-    EXPECT_EQ(decode_error(""), errc::parse);
+    EXPECT_EQ(decode_error(ok + "x"), Errc::parse);                               // trailing garbage
+    EXPECT_EQ(decode_error("\x09"), Errc::parse);                                 // unknown tag
+    EXPECT_EQ(decode_error(std::string("\x07\xff\xff\xff\xff\xff\xff\xff\x0f", 9)), Errc::parse); // huge count
+    EXPECT_EQ(decode_error(std::string("\x06\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 12)), Errc::parse); // long varint
+    EXPECT_EQ(decode_error(std::string("\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 11)), Errc::parse); // overflow
+    EXPECT_EQ(decode_error(std::string("\x08\x02\x01k\x00\x01k\x00", 8)), Errc::parse); // duplicate key
+    EXPECT_EQ(decode_error(std::string("\x05\x00\x00", 3)), Errc::parse);        // short double
+    EXPECT_EQ(decode_error(""), Errc::parse);
 }
 
 TEST(BinaryDoc, RandomByteFlipsNeverCrash) {
@@ -196,7 +196,7 @@ TEST(BinaryDoc, RandomByteFlipsNeverCrash) {
         try {
             (void)td::binary_decode(bytes, "flipped");
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::parse);
+            EXPECT_EQ(e.code(), Errc::parse);
             ++rejected;
         }
     }

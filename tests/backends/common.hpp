@@ -15,6 +15,7 @@
 namespace tstest {
 
 namespace fs = std::filesystem;
+using tradestate::testing::ForkedChild;
 using tradestate::testing::open_backend;
 using tradestate::testing::slurp;
 using tradestate::testing::spit;

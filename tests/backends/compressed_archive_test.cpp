@@ -12,7 +12,7 @@
 namespace {
 
 using namespace tstest;
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 
 std::string day_stamp(int day, int minute) {
@@ -90,7 +90,7 @@ TEST_F(CompressedArchive, TruncatedTailIsSkippedThenMovedAside) {
         EXPECT_TRUE(rep.ok());
         bool warned = false;
         for (const auto& f : rep.findings)
-            warned = warned || (f.level == tradestate::Finding::severity::info &&
+            warned = warned || (f.level == tradestate::Finding::Severity::info &&
                                 f.message.find("an interrupted save leaves this") != std::string::npos);
         EXPECT_TRUE(warned);
     }
@@ -138,7 +138,7 @@ TEST_F(CompressedArchive, CorruptRecordsAreReportedNotFatal) {
     EXPECT_FALSE(v.ok());
     bool named_offset = false;
     for (const auto& f : v.findings)
-        named_offset = named_offset || (f.level == tradestate::Finding::severity::error &&
+        named_offset = named_offset || (f.level == tradestate::Finding::Severity::error &&
                                         f.where.find("offset " + std::to_string(rec2)) != std::string::npos);
     EXPECT_TRUE(named_offset);
     auto r2 = b2->load("s1");
@@ -230,27 +230,23 @@ TEST_F(CompressedArchive, BadSettingsAreConfigErrors) {
             (void)open_backend("compressed-archive", dir.path(), bad);
             FAIL() << "accepted " << boost::json::serialize(bad);
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::config) << e.what();
+            EXPECT_EQ(e.code(), Errc::config) << e.what();
         }
     }
 }
 
 TEST_F(CompressedArchive, KilledWriterLeavesALoadableFile) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
+    ForkedChild child([&](int) {
         auto w = open_backend("compressed-archive", dir.path(), boost::json::object{{"archive_daily", false}});
         for (std::int64_t i = 1;; ++i) w->save("s1", doc_of(sample_doc(static_cast<int>(i % 5) * 2000, i)), meta_for(i));
-    }
+    });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
         auto l = b->list();
         if (!l.empty() && l[0].sequence >= 8) break;
         std::this_thread::yield();
     }
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    (void)child.kill();
     auto r = b->load("s1");
     ASSERT_TRUE(r);
     const auto tag = r->doc.at("iteration").as_int64();

@@ -12,7 +12,7 @@
 namespace {
 
 using namespace tstest;
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 
 constexpr std::size_t desc_at[2] = {512, 1024};
@@ -76,7 +76,7 @@ TEST_F(MmapBinary, DamagedNewestPayloadFallsBackToOtherSlot) {
     auto v = b->verify("s1");
     EXPECT_TRUE(v.ok());
     bool warned = false;
-    for (const auto& f : v.findings) warned = warned || f.level == tradestate::Finding::severity::warning;
+    for (const auto& f : v.findings) warned = warned || f.level == tradestate::Finding::Severity::warning;
     EXPECT_TRUE(warned);
     // The next save overwrites the damaged slot and the state moves on.
     b->save("s1", doc_of(sample_doc(10, 3)), meta_for(3));
@@ -108,7 +108,7 @@ TEST_F(MmapBinary, BothSlotsDamagedIsAClearError) {
         (void)b->load("s1");
         FAIL() << "loaded a file with two damaged slots";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::corrupt);
+        EXPECT_EQ(e.code(), Errc::corrupt);
         EXPECT_NE(std::string(e.what()).find(file().string()), std::string::npos) << e.what();
     }
     EXPECT_FALSE(b->verify("s1").ok());
@@ -133,7 +133,7 @@ TEST_F(MmapBinary, TruncatedFiles) {
             (void)b->load("s1");
             FAIL() << "loaded a file truncated to " << n << " bytes";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::corrupt) << e.what();
+            EXPECT_EQ(e.code(), Errc::corrupt) << e.what();
         }
     }
     // A save on a file with a destroyed header keeps it aside and starts over.
@@ -180,12 +180,10 @@ TEST_F(MmapBinary, GrowsFromSmallTo100kPositionsKeepingTheOlderSlot) {
 
 TEST_F(MmapBinary, KilledWriterNeverLeavesAnUnloadableFile) {
     for (int round = 0; round < 3; ++round) {
-        const pid_t pid = ::fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
+        ForkedChild child([&](int) {
             auto w = open_backend("mmap-binary", dir.path());
             for (std::int64_t i = 1;; ++i) w->save("s1", doc_of(sample_doc(static_cast<int>(i % 7) * 3000, i)), meta_for(i));
-        }
+        });
         // Wait (polling) until the child made progress, then kill it mid-save.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         std::uint64_t seen = 0;
@@ -194,9 +192,7 @@ TEST_F(MmapBinary, KilledWriterNeverLeavesAnUnloadableFile) {
             if (!l.empty() && l[0].sequence >= seen + 5u + static_cast<unsigned>(round)) break;
             std::this_thread::yield();
         }
-        ::kill(pid, SIGKILL);
-        int status = 0;
-        ::waitpid(pid, &status, 0);
+        (void)child.kill();
         auto r = b->load("s1");
         ASSERT_TRUE(r);
         const auto tag = r->doc.at("iteration").as_int64();
@@ -226,7 +222,7 @@ TEST_F(MmapBinary, WriterLease) {
         (void)other->acquire_writer("s1");
         FAIL() << "second writer admitted";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::locked);
+        EXPECT_EQ(e.code(), Errc::locked);
     }
     lease.reset();
     EXPECT_NO_THROW((void)other->acquire_writer("s1"));

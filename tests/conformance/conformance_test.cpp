@@ -269,7 +269,7 @@ TEST_P(Conformance, CorruptedAndTruncatedFilesAreDetected) {
         try {
             r = reopen()->load("victim");
         } catch (const Error& e) {
-            EXPECT_TRUE(e.code() == errc::corrupt || e.code() == errc::parse) << what << ": " << e.what();
+            EXPECT_TRUE(e.code() == Errc::corrupt || e.code() == Errc::parse) << what << ": " << e.what();
             EXPECT_NE(std::string(e.what()).size(), 0u);
             ++out.error;
             return;
@@ -338,7 +338,7 @@ TEST_P(Conformance, HostileSessionNamesAreRefused) {
                 fn();
                 ADD_FAILURE() << op << " accepted session name '" << name << "'";
             } catch (const Error& e) {
-                EXPECT_EQ(e.code(), errc::invalid_argument) << op << " '" << name << "': " << e.what();
+                EXPECT_EQ(e.code(), Errc::invalid_argument) << op << " '" << name << "': " << e.what();
             }
         };
         expect_refused("save", [&] { save_doc(*backend_, name, doc); });
@@ -399,7 +399,7 @@ TEST_P(Conformance, ReadOnlyStateDirFailsCleanly) {
                 code = code ? code : 10;
             } catch (const Error& e) {
                 const std::string msg = e.what();
-                if (e.code() != errc::io) { std::cerr << "wrong code: " << msg << "\n"; code = code ? code : 11; }
+                if (e.code() != Errc::io) { std::cerr << "wrong code: " << msg << "\n"; code = code ? code : 11; }
                 if (msg.find(state_.string()) == std::string::npos) {
                     std::cerr << "message does not name the path: " << msg << "\n";
                     code = code ? code : 12;
@@ -443,7 +443,7 @@ TEST_P(Conformance, StateDirUnderARegularFileFailsWithIoError) {
         save_doc(*b, "s", make_doc(1, 0, 1, 1));
         ADD_FAILURE() << "save under a regular file succeeded";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::io) << e.what();
+        EXPECT_EQ(e.code(), Errc::io) << e.what();
         EXPECT_NE(std::string(e.what()).find(blocker.string()), std::string::npos) << e.what();
     }
 }
@@ -574,7 +574,7 @@ TEST_P(Conformance, SecondWriterIsRefusedNamingTheHolder) {
             (void)reopen()->acquire_writer("w");
             ADD_FAILURE() << "a second lease was granted";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::locked) << e.what();
+            EXPECT_EQ(e.code(), Errc::locked) << e.what();
         }
         // another session is independent
         EXPECT_NO_THROW((void)reopen()->acquire_writer("other"));
@@ -588,7 +588,7 @@ TEST_P(Conformance, SecondWriterIsRefusedNamingTheHolder) {
         (void)backend_->acquire_writer("w");
         ADD_FAILURE() << "lease granted while process " << holder.pid() << " holds it";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::locked) << e.what();
+        EXPECT_EQ(e.code(), Errc::locked) << e.what();
         EXPECT_NE(std::string(e.what()).find(std::to_string(holder.pid())), std::string::npos)
             << "message does not name the holder pid " << holder.pid() << ": " << e.what();
     }
@@ -684,7 +684,7 @@ void expect_unsupported(F&& f, const std::string& what) {
         f();
         ADD_FAILURE() << what << " worked on a backend that does not claim it";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::unsupported) << what << ": " << e.what();
+        EXPECT_EQ(e.code(), Errc::unsupported) << what << ": " << e.what();
     }
 }
 
@@ -751,7 +751,7 @@ TEST_P(Conformance, TheJournalItKeepsIsAppendedReadCompactedAndFenced) {
             other->journal_append("j", 0x77, {entry(14, 4)}, true);
             ADD_FAILURE() << "an append without the writer lease landed";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::locked) << e.what();
+            EXPECT_EQ(e.code(), Errc::locked) << e.what();
         }
     }
     EXPECT_EQ(decode_journal(*backend_->journal_read("j")).records.size(), 1u);

@@ -70,25 +70,9 @@ TEST_P(Crash, SigkillDuringSavesNeverLeavesABrokenState) {
     long long save_us = 2000; // estimate of one save's duration, refined as rounds go
     const auto t0 = std::chrono::steady_clock::now();
     for (int round = 0; round < rounds; ++round) {
-        int fds[2];
-        ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-        const pid_t pid = ::fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
-            ::close(fds[0]);
-            saver_loop(GetParam().name, *o, fds[1]);
-        }
-        ::close(fds[1]);
+        ForkedChild child([&](int fd) { saver_loop(GetParam().name, *o, fd); });
         std::string out;
-        auto read_some = [&](int timeout_ms) {
-            pollfd p{fds[0], POLLIN, 0};
-            if (::poll(&p, 1, timeout_ms) <= 0) return false;
-            char buf[4096];
-            const ssize_t n = ::read(fds[0], buf, sizeof buf);
-            if (n <= 0) return false;
-            out.append(buf, static_cast<std::size_t>(n));
-            return true;
-        };
+        auto read_some = [&](int timeout_ms) { return child.read_some(out, timeout_ms); };
         // Let the child complete 0-2 saves, then kill it at a random moment
         // within the next one (save_us: the time one save takes, measured
         // between consecutive "B" lines).
@@ -113,12 +97,9 @@ TEST_P(Crash, SigkillDuringSavesNeverLeavesABrokenState) {
             }
         }
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % static_cast<unsigned>(std::max<long long>(save_us, 100))));
-        ::kill(pid, SIGKILL);
-        int st = 0;
-        ::waitpid(pid, &st, 0);
+        const int st = child.kill();
         while (read_some(0)) {
         }
-        ::close(fds[0]);
         ASSERT_EQ(out.find('X'), std::string::npos) << "the saver failed: " << out;
         ASSERT_TRUE(WIFSIGNALED(st)) << "the saver exited on its own: " << out;
 

@@ -190,7 +190,7 @@ TEST_F(JsonFiles, ASessionNamedLikeAFileIsThatFileInTheStateDir) {
             (void)b_->load(n);
             ADD_FAILURE() << n << " was taken as a session";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::invalid_argument);
+            EXPECT_EQ(e.code(), Errc::invalid_argument);
             EXPECT_NE(std::string(e.what()).find("the session 'default'"), std::string::npos) << e.what();
         }
     }
@@ -224,7 +224,7 @@ TEST_F(JsonFiles, TheSeedsThreeFileNames) {
         b_->save("default", bad, meta_of(doc));
         ADD_FAILURE() << "a view named ../escape was accepted";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::invalid_argument);
+        EXPECT_EQ(e.code(), Errc::invalid_argument);
     }
     EXPECT_EQ(snapshot_files(state_), before);
     EXPECT_FALSE(fs::exists(tmp_.path() / "escape.json"));
@@ -290,7 +290,7 @@ TEST_F(JsonFiles, ChecksumMismatchFallsBackToTheBackupWithAWarning) {
     EXPECT_FALSE(v.ok());
     bool named = false;
     for (const auto& f : v.findings)
-        named = named || (f.level == Finding::severity::error && f.where == main.string() &&
+        named = named || (f.level == Finding::Severity::error && f.where == main.string() &&
                           f.message.find("checksum mismatch") != std::string::npos);
     EXPECT_TRUE(named);
     const auto l = b_->list();
@@ -327,7 +327,7 @@ TEST_F(JsonFiles, ParseErrorNamesLineAndColumn) {
         (void)b->load("p");
         ADD_FAILURE() << "loaded garbage";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::corrupt);
+        EXPECT_EQ(e.code(), Errc::corrupt);
         EXPECT_NE(std::string(e.what()).find(main.string()), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find(backup.string()), std::string::npos) << e.what();
     }
@@ -361,7 +361,7 @@ TEST_F(JsonFiles, NewerSchemaIsAClearError) {
         (void)b_->load("default");
         ADD_FAILURE() << "a schema-3 file was loaded (or silently replaced by a backup)";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::schema);
+        EXPECT_EQ(e.code(), Errc::schema);
         EXPECT_NE(std::string(e.what()).find("newer tradestate"), std::string::npos) << e.what();
     }
 }

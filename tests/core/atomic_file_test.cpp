@@ -82,7 +82,7 @@ TEST(AtomicFile, FailedRenameLeavesTargetAndNoTempFile) {
         d::write_file_atomic(target, "data");
         FAIL();
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::io);
+        EXPECT_EQ(e.code(), Errc::io);
         EXPECT_NE(std::string(e.what()).find(target.string()), std::string::npos) << e.what();
     }
     int entries = 0;
@@ -96,7 +96,7 @@ TEST(AtomicFile, MissingDirectoryIsAClearError) {
         d::write_file_atomic(dir.path() / "nope" / "x.json", "data");
         FAIL();
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::io);
+        EXPECT_EQ(e.code(), Errc::io);
         EXPECT_NE(std::string(e.what()).find("cannot create temporary file"), std::string::npos) << e.what();
     }
 }
@@ -109,7 +109,7 @@ TEST(AtomicFile, ReadRefusesOversizedFiles) {
         (void)d::read_file(dir.path() / "big", 4999);
         FAIL();
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::corrupt);
+        EXPECT_EQ(e.code(), Errc::corrupt);
         EXPECT_NE(std::string(e.what()).find("over the limit of 4999 bytes"), std::string::npos);
     }
     EXPECT_THROW((void)d::read_file(dir.path() / "absent"), Error);

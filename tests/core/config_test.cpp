@@ -12,7 +12,7 @@ std::string error_of(const std::string& toml, const ConfigSchema& schema = {}) {
     try {
         (void)Config::parse(toml, "/cfg/config.toml", schema);
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::config);
+        EXPECT_EQ(e.code(), Errc::config);
         return e.what();
     }
     return "(no error)";
@@ -29,8 +29,8 @@ TEST(Config, TheRepositoryConfigLoadsAndMatchesTheDefaults) {
     EXPECT_EQ(c.persistence.keep_backups, d.persistence.keep_backups);
     EXPECT_EQ(c.persistence.fsync, d.persistence.fsync);
     EXPECT_EQ(c.trading.initial_cash, d.trading.initial_cash);
-    EXPECT_EQ(c.trading.max_positions, d.trading.max_positions);
-    EXPECT_EQ(c.trading.capital_per_trade, d.trading.capital_per_trade);
+    EXPECT_EQ(c.trading.settings.max_positions, d.trading.settings.max_positions);
+    EXPECT_EQ(c.trading.settings.capital_per_trade, d.trading.settings.capital_per_trade);
     EXPECT_EQ(c.dashboard.bind, "127.0.0.1");
     EXPECT_EQ(c.dashboard.port, 8888);
     EXPECT_EQ(c.dashboard.refresh_ms, 2000);
@@ -57,8 +57,8 @@ max_positions = 4
     EXPECT_EQ(c.backend_settings_for("postgres").at("url"), "postgresql://u@h/db");
     EXPECT_TRUE(c.backend_settings_for("json-files").empty());
     EXPECT_EQ(c.trading.initial_cash.paise(), 50000050);
-    EXPECT_EQ(c.trading.capital_per_trade.paise(), 10000025);
-    EXPECT_EQ(c.trading.max_positions, 4);
+    EXPECT_EQ(c.trading.settings.capital_per_trade.paise(), 10000025);
+    EXPECT_EQ(c.trading.settings.max_positions, 4);
 }
 
 TEST(Config, ErrorsNameFileLineAndColumn) {

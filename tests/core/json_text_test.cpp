@@ -12,7 +12,7 @@
 #include <random>
 
 using tradestate::Error;
-using tradestate::errc;
+using tradestate::Errc;
 namespace d = tradestate::detail;
 
 TEST(JsonText, NumbersPrintAsShortestDecimalLikePython) {
@@ -62,7 +62,7 @@ TEST(JsonText, MalformedInputsGiveLocatedErrors) {
             (void)d::parse(c.text, "doc.json");
             ADD_FAILURE() << "accepted: " << c.text;
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::parse);
+            EXPECT_EQ(e.code(), Errc::parse);
             EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what() << " / wanted " << c.expect;
         }
     }
@@ -93,7 +93,7 @@ TEST(JsonText, RandomBytesNeverCrash) {
             ++accepted;
             EXPECT_EQ(d::parse(d::print(v), "again"), v); // whatever parses, prints and re-parses equal
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::parse);
+            EXPECT_EQ(e.code(), Errc::parse);
         }
     }
     EXPECT_GT(accepted, 0);

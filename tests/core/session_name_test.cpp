@@ -30,7 +30,7 @@ TEST(SessionName, RefusesHostileNamesWithAReason) {
             validate_session_name(name);
             ADD_FAILURE() << "accepted " << name;
         } catch (const tradestate::Error& e) {
-            EXPECT_EQ(e.code(), tradestate::errc::invalid_argument);
+            EXPECT_EQ(e.code(), tradestate::Errc::invalid_argument);
             EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
         }
     }

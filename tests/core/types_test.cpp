@@ -29,7 +29,7 @@ std::string error_of(const std::string& text) {
     try {
         (void)load_text(text);
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::schema) << e.what();
+        EXPECT_EQ(e.code(), Errc::schema) << e.what();
         return e.what();
     }
     return "(no error)";
@@ -79,7 +79,7 @@ TEST(Types, EveryTypeRoundTripsThroughJsonText) {
     EXPECT_EQ(Position::from_json(boost::json::value_from(pos), "$", pos.symbol), pos);
     EXPECT_EQ(boost::json::value_to<Trade>(boost::json::value_from(s.portfolio.trade_history()[0])),
               s.portfolio.trade_history()[0]);
-    EXPECT_EQ(boost::json::value_to<Configuration>(boost::json::value_from(s.configuration)), s.configuration);
+    EXPECT_EQ(boost::json::value_to<SessionSettings>(boost::json::value_from(s.settings)), s.settings);
     EXPECT_EQ(boost::json::value_to<Timestamp>(boost::json::value_from(pos.entry_time)), pos.entry_time);
 }
 
@@ -103,9 +103,9 @@ TEST(Types, SeedDocumentLoadsVerbatim) {
     // Naive seed timestamps are IST: 11:49:10.204428 IST == 06:19:10.204428 UTC.
     EXPECT_EQ(p.entry_time, Timestamp::from_iso("2025-09-29T06:19:10.204428Z"));
     EXPECT_EQ(p.entry_time.to_iso(), "2025-09-29T11:49:10.204428+05:30");
-    EXPECT_EQ(s.configuration.max_positions, 5);
-    EXPECT_EQ(s.configuration.capital_per_trade, Money::from_rupees(200000));
-    EXPECT_DOUBLE_EQ(s.configuration.min_confidence, 0.65);
+    EXPECT_EQ(s.settings.max_positions, 5);
+    EXPECT_EQ(s.settings.capital_per_trade, Money::from_rupees(200000));
+    EXPECT_DOUBLE_EQ(s.settings.min_confidence, 0.65);
 }
 
 TEST(Types, SeedFieldNamesAndOrderAreKeptOnWrite) {

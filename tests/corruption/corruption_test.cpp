@@ -2,7 +2,7 @@
 // single-byte change (xor 0xff, and a random different byte) and every
 // truncation of a saved file — exhaustive for a small state, 2,000 sampled
 // positions for a large one — must either load the previous good state with
-// `recovered = true` and a warning naming the file, or throw errc::corrupt
+// `recovered = true` and a warning naming the file, or throw Errc::corrupt
 // naming the file, or (damage to an older copy) be reported by verify();
 // a load never returns a document other than one that was saved. A
 // recovering backend keeps the damaged bytes aside as `*.corrupt-*`, and
@@ -81,7 +81,7 @@ protected:
         } catch (const Error& e) {
             threw = true;
             const std::string m = e.what();
-            ASSERT_TRUE(e.code() == errc::corrupt || e.code() == errc::parse)
+            ASSERT_TRUE(e.code() == Errc::corrupt || e.code() == Errc::parse)
                 << what << ": load threw a non-corruption error: " << m;
             ASSERT_NE(m.find(file.filename().string()), std::string::npos)
                 << what << ": the error does not name the file: " << m;
@@ -111,7 +111,7 @@ protected:
             const auto rep = b.verify(session);
             bool reported = !rep.ok();
             for (const auto& f : rep.findings)
-                if (f.level != Finding::severity::info &&
+                if (f.level != Finding::Severity::info &&
                     f.where.find(file.filename().string()) != std::string::npos)
                     reported = true;
             if (reported) {

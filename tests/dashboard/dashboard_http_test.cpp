@@ -375,7 +375,7 @@ TEST(DashboardServerStart, BusyPortGivesAClearErrorNamingIt) {
         FAIL() << "start() on a busy port should throw";
     } catch (const tradestate::Error& e) {
         const std::string msg = e.what();
-        EXPECT_EQ(e.code(), tradestate::errc::io);
+        EXPECT_EQ(e.code(), tradestate::Errc::io);
         EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << msg;
         EXPECT_NE(msg.find("in use"), std::string::npos) << msg;
         EXPECT_NE(msg.find("[dashboard]"), std::string::npos) << msg;
@@ -398,7 +398,7 @@ TEST(DashboardServerStart, ASecondServerOfOursOnTheSamePortIsRefused) {
         FAIL() << "a second server bound 127.0.0.1:" << same.port << " beside the first";
     } catch (const tradestate::Error& e) {
         const std::string msg = e.what();
-        EXPECT_EQ(e.code(), tradestate::errc::io);
+        EXPECT_EQ(e.code(), tradestate::Errc::io);
         EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(same.port)), std::string::npos) << msg;
         EXPECT_NE(msg.find("in use"), std::string::npos) << msg;
     }

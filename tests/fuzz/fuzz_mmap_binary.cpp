@@ -2,9 +2,9 @@
 // input is written as a session file in a scratch directory and loaded.
 #include "fuzz_common.hpp"
 
-#include "../../plugins/mmap_binary/mmap_binary.cpp"
+#include "../../plugins/mmap_binary/mmap_binary_backend.cpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     return fuzz::load_backend_file(data, size, "fuzz.tsmm",
-                                   [](const tradestate::BackendOptions& o) { return tradestate_plugin_mmap_binary::make(o); });
+                                   [](const tradestate::BackendOptions& o) { return tradestate::mmap_binary::create_backend(o); });
 }

@@ -221,7 +221,7 @@ TEST(Journal, HostileOperationsAreErrorsNamingTheRecordAndLeaveTheStateAlone) {
             (void)replay_journal(s, read_journal(file), 0, file.string());
             ADD_FAILURE() << "accepted " << detail::print(op, {.indent = -1});
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::corrupt);
+            EXPECT_EQ(e.code(), Errc::corrupt);
             EXPECT_NE(std::string(e.what()).find("record 2 at offset"), std::string::npos) << e.what();
         }
         EXPECT_EQ(s, keep) << "a failed replay changes nothing";
@@ -280,7 +280,7 @@ TEST(Journal, ConfigKeys) {
         (void)Config::parse("[persistence]\njournal_fsync = \"sometimes\"\n", "/cfg/config.toml");
         ADD_FAILURE() << "accepted a bad policy";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::config);
+        EXPECT_EQ(e.code(), Errc::config);
         EXPECT_NE(std::string(e.what()).find("/cfg/config.toml:2:17: persistence.journal_fsync"), std::string::npos)
             << e.what();
     }

@@ -122,7 +122,7 @@ TEST(Persister, SchemaErrorsNameTheFileAndPath) {
         (void)p->load();
         FAIL();
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::schema);
+        EXPECT_EQ(e.code(), Errc::schema);
         const std::string m = e.what();
         EXPECT_NE(m.find("fno_system_state.json"), std::string::npos) << m;
         EXPECT_NE(m.find("$.iteration: expected an integer, found a string"), std::string::npos) << m;
@@ -136,7 +136,7 @@ TEST(Persister, SwitchingBackendNeverSilentlyStartsEmpty) {
         (void)open_persister<SessionState>(config_for(dir.path(), "mmap-binary"));
         FAIL() << "opened an empty mmap-binary store beside json-files sessions";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::not_found);
+        EXPECT_EQ(e.code(), Errc::not_found);
         const std::string m = e.what();
         EXPECT_NE(m.find("backend 'json-files' has: alpha"), std::string::npos) << m;
         EXPECT_NE(m.find("tradestate convert --from json-files:"), std::string::npos) << m;
@@ -156,7 +156,7 @@ TEST(Persister, HostileSessionNamesAreRefusedBeforeTheBackendSeesThem) {
             p->save(session_with_positions(0), name);
             ADD_FAILURE() << "saved as '" << name << "'";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::invalid_argument);
+            EXPECT_EQ(e.code(), Errc::invalid_argument);
         }
         EXPECT_THROW((void)p->load(name), Error);
         EXPECT_THROW((void)p->exists(name), Error);
@@ -175,7 +175,7 @@ TEST(Persister, UnknownBackendListsTheAvailableOnes) {
         (void)open_persister<SessionState>(config_for(dir.path(), "sqlite"));
         FAIL();
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::not_found);
+        EXPECT_EQ(e.code(), Errc::not_found);
         const std::string m = e.what();
         EXPECT_NE(m.find("unknown backend 'sqlite'"), std::string::npos) << m;
         EXPECT_NE(m.find("json-files"), std::string::npos) << m;

@@ -37,7 +37,7 @@ BackendOptions opts_in(const fs::path& dir) { return tradestate::testing::option
 
 /// Run `fn`, expect a tradestate::Error with `code`; return its message.
 template <class F>
-std::string error_of(F&& fn, errc code) {
+std::string error_of(F&& fn, Errc code) {
     try {
         fn();
     } catch (const Error& e) {
@@ -93,7 +93,7 @@ TEST(PluginLoader, DefaultSearchFindsThePluginsNextToTheExecutable) {
 
 TEST(PluginLoader, UnknownBackendListsTheAvailableOnes) {
     PluginLoader loader({plugin_dir}, quiet());
-    const auto msg = error_of([&] { (void)loader.open("no-such-backend", opts_in("/tmp")); }, errc::not_found);
+    const auto msg = error_of([&] { (void)loader.open("no-such-backend", opts_in("/tmp")); }, Errc::not_found);
     EXPECT_NE(msg.find("unknown backend 'no-such-backend'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("available backends:"), std::string::npos) << msg;
     EXPECT_NE(msg.find("json-files"), std::string::npos) << msg;
@@ -105,7 +105,7 @@ TEST(PluginLoader, MissingPluginDirIsNamed) {
     const fs::path missing = tmp.path() / "no" / "plugins";
     PluginLoader loader({missing}, quiet());
     EXPECT_TRUE(loader.available().empty());
-    const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, errc::not_found);
+    const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, Errc::not_found);
     EXPECT_NE(msg.find(missing.string() + " (does not exist)"), std::string::npos) << msg;
     EXPECT_NE(msg.find("plugin_dir"), std::string::npos) << msg;
 }
@@ -116,7 +116,7 @@ TEST(PluginLoader, ADirectoryWithoutPluginsIsNamedAsResolved) {
     const auto cwd = fs::current_path();
     fs::current_path(tmp.path());
     PluginLoader loader({"empty/../empty"}, quiet());
-    const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, errc::not_found);
+    const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, Errc::not_found);
     fs::current_path(cwd);
     EXPECT_NE(msg.find("no tradestate plugins (libtradestate-backend-*.so) in:"), std::string::npos) << msg;
     EXPECT_NE(msg.find("empty/../empty (= " + fs::weakly_canonical(tmp.path() / "empty").string() + ")"), std::string::npos)
@@ -126,7 +126,7 @@ TEST(PluginLoader, ADirectoryWithoutPluginsIsNamedAsResolved) {
 
 TEST(PluginLoader, UnloadableLibraryShowsTheLoadersMessage) {
     PluginLoader loader({bad_dir}, quiet());
-    const auto msg = error_of([&] { (void)loader.open("undefined-symbol", opts_in("/tmp")); }, errc::plugin);
+    const auto msg = error_of([&] { (void)loader.open("undefined-symbol", opts_in("/tmp")); }, Errc::plugin);
     EXPECT_NE(msg.find("cannot load plugin " + (bad_dir / "libtradestate-backend-undefined-symbol.so").string()),
               std::string::npos)
         << msg;
@@ -141,7 +141,7 @@ TEST(PluginLoader, GarbageFileIsAnUnloadablePlugin) {
     }
     PluginLoader loader({tmp.path()}, quiet());
     EXPECT_EQ(loader.available(), std::vector<std::string>{"garbage"});
-    const auto msg = error_of([&] { (void)loader.open("garbage", opts_in(tmp.path())); }, errc::plugin);
+    const auto msg = error_of([&] { (void)loader.open("garbage", opts_in(tmp.path())); }, Errc::plugin);
     EXPECT_NE(msg.find("libtradestate-backend-garbage.so"), std::string::npos) << msg;
     EXPECT_NE(msg.find("invalid ELF header"), std::string::npos) << msg;
 }
@@ -164,25 +164,25 @@ TEST(PluginLoader, APluginBuiltForAnotherMachineSaysSo) {
     const auto arm = make("arm", 18, std::string("\xb7\x00", 2)); // e_machine = 183, little-endian
     const auto thirty_two = make("thirty-two", 4, "\x01");          // EI_CLASS = ELFCLASS32
     PluginLoader loader({tmp.path()}, quiet());
-    auto msg = error_of([&] { (void)loader.open("arm", opts_in(tmp.path())); }, errc::plugin);
+    auto msg = error_of([&] { (void)loader.open("arm", opts_in(tmp.path())); }, Errc::plugin);
     EXPECT_NE(msg.find("cannot load plugin " + arm.string() + ": it is built for AArch64 (ARM 64-bit), 64-bit little-endian"),
               std::string::npos)
         << msg;
     EXPECT_NE(msg.find("but this program runs on x86-64"), std::string::npos) << msg;
-    msg = error_of([&] { (void)loader.open("thirty-two", opts_in(tmp.path())); }, errc::plugin);
+    msg = error_of([&] { (void)loader.open("thirty-two", opts_in(tmp.path())); }, Errc::plugin);
     EXPECT_NE(msg.find(thirty_two.string() + ": it is built for x86-64, 32-bit little-endian"), std::string::npos) << msg;
 }
 
 TEST(PluginLoader, LibraryWithoutTheEntryPointsIsNotAPlugin) {
     PluginLoader loader({bad_dir}, quiet());
-    const auto msg = error_of([&] { (void)loader.open("not-a-plugin", opts_in("/tmp")); }, errc::plugin);
+    const auto msg = error_of([&] { (void)loader.open("not-a-plugin", opts_in("/tmp")); }, Errc::plugin);
     EXPECT_NE(msg.find("is not a tradestate backend plugin"), std::string::npos) << msg;
 }
 
 TEST(PluginLoader, AbiMismatchSaysWhatToRebuild) {
     PluginLoader loader({bad_dir}, quiet());
     // the fixture's factory aborts: reaching it would kill this test
-    const auto msg = error_of([&] { (void)loader.open("abi-mismatch", opts_in("/tmp")); }, errc::abi_mismatch);
+    const auto msg = error_of([&] { (void)loader.open("abi-mismatch", opts_in("/tmp")); }, Errc::abi_mismatch);
     EXPECT_NE(msg.find("speaks plugin ABI " + std::to_string(plugin_abi_version + 1)), std::string::npos) << msg;
     EXPECT_NE(msg.find("this program speaks ABI " + std::to_string(plugin_abi_version)), std::string::npos) << msg;
     EXPECT_NE(msg.find("built with tradestate 99.0.0"), std::string::npos) << msg;
@@ -195,7 +195,7 @@ TEST(PluginLoader, PluginThatCallsItselfSomethingElseIsRefused) {
     TempDir tmp;
     fs::copy_file(plugin_dir / "libtradestate-backend-json-files.so", tmp.path() / "libtradestate-backend-other.so");
     PluginLoader loader({tmp.path()}, quiet());
-    const auto msg = error_of([&] { (void)loader.open("other", opts_in(tmp.path())); }, errc::plugin);
+    const auto msg = error_of([&] { (void)loader.open("other", opts_in(tmp.path())); }, Errc::plugin);
     EXPECT_NE(msg.find("calls itself backend 'json-files', expected 'other'"), std::string::npos) << msg;
 }
 
@@ -255,7 +255,7 @@ TEST(PluginLoader, ABackendNameIsCheckedBeforeItBecomesAPath) {
     fs::copy_file(plugin_dir / "libtradestate-backend-json-files.so", tmp.path() / "a" / "evil2.so");
     PluginLoader loader({tmp.path() / "a" / "plugins"}, quiet());
     for (const std::string name : {"x/../../evil2", "../evil2", "", ".hidden", "a b"}) {
-        const auto msg = error_of([&] { (void)loader.open(name, opts_in(tmp.path())); }, errc::invalid_argument);
+        const auto msg = error_of([&] { (void)loader.open(name, opts_in(tmp.path())); }, Errc::invalid_argument);
         EXPECT_NE(msg.find("invalid backend name"), std::string::npos) << msg;
     }
     EXPECT_FALSE(mapped(tmp.path() / "a" / "evil2.so"));
@@ -269,7 +269,7 @@ TEST(PluginLoader, APluginOthersCanWriteIsRefusedWithTheReason) {
     fs::permissions(dir, fs::perms(0755));
     PluginLoader loader({dir}, quiet());
     auto refused = [&](const std::string& what) {
-        const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, errc::plugin);
+        const auto msg = error_of([&] { (void)loader.open("json-files", opts_in(tmp.path())); }, Errc::plugin);
         EXPECT_NE(msg.find(what), std::string::npos) << msg;
         EXPECT_NE(msg.find("chmod go-w"), std::string::npos) << msg;
     };
@@ -297,7 +297,7 @@ TEST(OpenBackend, SettingsForABackendThatDoesNotExistAreRefused) {
     auto cfg = Config::parse("[persistence]\nbackend = \"json-files\"\nplugin_dir = \"" + plugin_dir.string() +
                                  "\"\nstate_dir = \"" + tmp.str() + "\"\n\n[persistence.compresed-archive]\nkeep_days = 3\n",
                              "mmap.toml");
-    const auto msg = error_of([&] { (void)open_backend(cfg, quiet()); }, errc::config);
+    const auto msg = error_of([&] { (void)open_backend(cfg, quiet()); }, Errc::config);
     EXPECT_NE(msg.find("[persistence.compresed-archive]: there is no backend 'compresed-archive'"), std::string::npos)
         << msg;
     EXPECT_NE(msg.find("available backends: "), std::string::npos) << msg;
@@ -314,7 +314,7 @@ TEST(OpenBackend, ABackendNameInConfigTomlIsCheckedWhereItIsWritten) {
         (void)Config::parse("[persistence]\nbackend = \"x/../../evil2\"\n", "mine.toml");
         FAIL() << "accepted";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::config);
+        EXPECT_EQ(e.code(), Errc::config);
         EXPECT_NE(std::string(e.what()).find("mine.toml:2:"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("is not a backend name"), std::string::npos) << e.what();
     }

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
         try {
             lease = backend->acquire_writer(session);
         } catch (const tradestate::Error& e) {
-            if (e.code() != tradestate::errc::locked) throw;
+            if (e.code() != tradestate::Errc::locked) throw;
             std::cout << "locked " << e.what() << std::endl;
             return 3;
         }

@@ -45,7 +45,7 @@ namespace pg = tradestate::postgres;
 using tradestate::Backend;
 using tradestate::BackendOptions;
 using tradestate::Document;
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 using tradestate::SaveMeta;
 using namespace std::chrono_literals;
@@ -215,12 +215,12 @@ TEST(PostgresSettings, RejectsUnknownKeysAndBadValues) {
         } catch (const Error& e) {
             return e.code();
         }
-        return errc::invalid_argument;
+        return Errc::invalid_argument;
     };
-    EXPECT_EQ(code_of({{"urll", "x"}}), errc::config);
-    EXPECT_EQ(code_of({{"schema", "Bad-Name"}}), errc::config);
-    EXPECT_EQ(code_of({{"lease_seconds", "thirty"}}), errc::config);
-    EXPECT_EQ(code_of({{"lease_seconds", 0}}), errc::config);
+    EXPECT_EQ(code_of({{"urll", "x"}}), Errc::config);
+    EXPECT_EQ(code_of({{"schema", "Bad-Name"}}), Errc::config);
+    EXPECT_EQ(code_of({{"lease_seconds", "thirty"}}), Errc::config);
+    EXPECT_EQ(code_of({{"lease_seconds", 0}}), Errc::config);
     const auto ok = pg::parse_settings({{"url", "postgresql:///x"}, {"keep_history", 7}});
     EXPECT_EQ(ok.keep_history, 7);
     EXPECT_EQ(ok.schema, "tradestate");
@@ -231,7 +231,7 @@ TEST_F(PgTest, UnknownSettingFailsAtOpen) {
         (void)open({{"lease_secs", 5}});
         FAIL() << "open accepted an unknown setting";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::config);
+        EXPECT_EQ(e.code(), Errc::config);
         EXPECT_NE(std::string(e.what()).find("lease_secs"), std::string::npos) << e.what();
     }
 }
@@ -369,14 +369,14 @@ TEST_F(PgTest, DamagedNewestSnapshotFallsBackAndVerifyReportsIt) {
         (void)b->load_at("c", 2);
         FAIL() << "load_at returned a damaged snapshot";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::corrupt);
+        EXPECT_EQ(e.code(), Errc::corrupt);
     }
     Raw(url_).exec("UPDATE " + q("snapshots") + " SET doc_text = '{' WHERE session = 'c'");
     try {
         (void)b->load("c");
         FAIL() << "load returned although every snapshot is damaged";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::corrupt);
+        EXPECT_EQ(e.code(), Errc::corrupt);
     }
     EXPECT_FALSE(b->verify("missing").ok());
 }
@@ -401,7 +401,7 @@ TEST_F(PgTest, SecondWriterIsRefusedNamingTheHolder) {
         auto lb = b->acquire_writer("s");
         FAIL() << "a second writer got the lease";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::locked);
+        EXPECT_EQ(e.code(), Errc::locked);
         const std::string m = e.what();
         EXPECT_NE(m.find("runner-a"), std::string::npos) << m;
         EXPECT_NE(m.find("pid " + std::to_string(::getpid())), std::string::npos) << m;
@@ -413,7 +413,7 @@ TEST_F(PgTest, SecondWriterIsRefusedNamingTheHolder) {
         b->save("s", as_doc(seed_doc(99)), meta_for(99));
         FAIL() << "a save without the lease went through while another process holds it";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::locked);
+        EXPECT_EQ(e.code(), Errc::locked);
         EXPECT_NE(std::string(e.what()).find("runner-a"), std::string::npos) << e.what();
     }
     EXPECT_THROW((void)b->remove("s"), Error);
@@ -443,7 +443,7 @@ TEST_F(PgTest, WriterThatLostItsLeaseIsRefused) {
             lb = b->acquire_writer("s");
             return true;
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::locked) << e.what();
+            EXPECT_EQ(e.code(), Errc::locked) << e.what();
             return false;
         }
     }));
@@ -451,7 +451,7 @@ TEST_F(PgTest, WriterThatLostItsLeaseIsRefused) {
         a->save("s", as_doc(seed_doc(666)), meta_for(666));
         FAIL() << "the writer that lost its lease could still save";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::locked) << e.what();
+        EXPECT_EQ(e.code(), Errc::locked) << e.what();
         EXPECT_NE(std::string(e.what()).find("lost its writer lease"), std::string::npos) << e.what();
     }
     EXPECT_FALSE(la->valid());
@@ -645,7 +645,7 @@ TEST_F(PgTest, PasswordNeverAppearsInLocationsMessagesOrLogs) {
         c->save("pw", as_doc(seed_doc(1)), meta_for(1));
         FAIL() << "save to an unreachable server succeeded";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::io);
+        EXPECT_EQ(e.code(), Errc::io);
         const std::string m = e.what();
         EXPECT_EQ(m.find(secret), std::string::npos) << m;
         EXPECT_NE(m.find("postgres:***@"), std::string::npos) << m;
@@ -769,7 +769,7 @@ TEST_F(PgTest, ServerRestartMidRunBackendSurvivesAndStateIsIntact) {
         b->save("runner", as_doc(seed_doc(3)), meta_for(3));
         FAIL() << "save succeeded while the server was down";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::io);
+        EXPECT_EQ(e.code(), Errc::io);
         EXPECT_NE(std::string(e.what()).find("saving session 'runner'"), std::string::npos) << e.what();
     }
     EXPECT_THROW((void)b->load("runner"), Error);
@@ -784,7 +784,7 @@ TEST_F(PgTest, ServerRestartMidRunBackendSurvivesAndStateIsIntact) {
                 b->save("runner", as_doc(seed_doc(3)), meta_for(3));
                 return true;
             } catch (const Error& e) {
-                EXPECT_EQ(e.code(), errc::io) << e.what();
+                EXPECT_EQ(e.code(), Errc::io) << e.what();
                 ++failures;
                 return false;
             }
@@ -907,7 +907,7 @@ TEST_F(PgTest, JournalAppendsAreFencedAndChecked) {
         b->journal_append("j", 99, {e1}, true);
         FAIL() << "an append without the lease landed";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::locked) << e.what();
+        EXPECT_EQ(e.code(), Errc::locked) << e.what();
         EXPECT_NE(std::string(e.what()).find("runner-a"), std::string::npos) << e.what();
     }
     // A gap, a wrong journal id: refused. The same records again (a retry): accepted once.
@@ -928,7 +928,7 @@ TEST_F(PgTest, JournalAppendsAreFencedAndChecked) {
         a->journal_append("j", 99, {other}, true);
         FAIL() << "a different record 12 replaced the stored one";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::corrupt) << e.what();
+        EXPECT_EQ(e.code(), Errc::corrupt) << e.what();
     }
     // A new journal keeps the unsnapshotted records aside instead of dropping them.
     auto w2 = BackendJournal::create(*a, "j", JournalFsync::always, 0, 100);

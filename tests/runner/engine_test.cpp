@@ -124,7 +124,7 @@ SimulationSettings test_settings(std::uint64_t seed = 11) {
 }
 void fresh(Simulation& sim, SessionState& st, std::int64_t max_positions = 5) {
     st = SessionState{};
-    st.configuration.max_positions = max_positions;
+    st.settings.max_positions = max_positions;
     sim.start_fresh(st, Money::from_rupees(1000000));
 }
 } // namespace

@@ -76,25 +76,17 @@ TEST_P(SessionKill, NoAcknowledgedOperationIsLostOnSigkill) {
     SessionState ref = fresh_state(); // the same stream, applied in memory
     std::uint64_t ref_seq = 0, max_acked = 0, total_acks = 0, mid_op_kills = 0;
     for (int round = 0; round < rounds; ++round) {
-        int fds[2];
-        ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-        const pid_t pid = ::fork();
-        ASSERT_GE(pid, 0);
-        if (pid == 0) {
-            ::close(fds[0]);
-            child_main(GetParam(), d.path(), fds[1], static_cast<unsigned>(round));
-        }
-        ::close(fds[1]);
+        ForkedChild child([&](int fd) { child_main(GetParam(), d.path(), fd, static_cast<unsigned>(round)); });
         // Kill after a random number of acknowledgements (0..11), then, half
         // the time, a random few hundred microseconds later, to hit operations
         // and checkpoints in flight.
         const std::uint64_t want = rng() % 12;
         std::uint64_t got = 0;
         auto read_ack = [&](int timeout_ms) {
-            pollfd p{fds[0], POLLIN, 0};
+            pollfd p{child.fd(), POLLIN, 0};
             if (::poll(&p, 1, timeout_ms) <= 0) return false;
             std::uint64_t seq = 0;
-            if (::read(fds[0], &seq, sizeof seq) != static_cast<ssize_t>(sizeof seq)) return false;
+            if (::read(child.fd(), &seq, sizeof seq) != static_cast<ssize_t>(sizeof seq)) return false;
             EXPECT_GT(seq, max_acked) << "acknowledgements must grow";
             max_acked = std::max(max_acked, seq);
             ++got;
@@ -109,14 +101,11 @@ TEST_P(SessionKill, NoAcknowledgedOperationIsLostOnSigkill) {
             }
             ++mid_op_kills;
         }
-        ::kill(pid, SIGKILL);
-        int status = 0;
-        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        const int status = child.kill();
         ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
             << "child exited on its own (status " << status << ") in round " << round;
         while (read_ack(0)) {
         } // acks written before death count as acknowledged
-        ::close(fds[0]);
 
         auto p = persister(GetParam(), d.path());
         const auto ins = TradingSession::inspect(*p, options(d.path()));

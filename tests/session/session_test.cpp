@@ -167,7 +167,7 @@ TEST_P(SessionTest, ASecondWriterIsRefusedNamingTheHolder) {
         auto t = open();
         FAIL() << "a second writer was let in";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::locked);
+        EXPECT_EQ(e.code(), Errc::locked);
         EXPECT_NE(std::string(e.what()).find("already being written by"), std::string::npos) << e.what();
     }
 }
@@ -290,7 +290,7 @@ TEST_P(SessionTest, RolledBackCopyWithTheJournalGoneIsANamedLoss) {
         t->resume();
         FAIL() << "resumed 20 operations back without a word";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::data_loss);
+        EXPECT_EQ(e.code(), Errc::data_loss);
         EXPECT_NE(std::string(e.what()).find("operations 21..40"), std::string::npos) << e.what();
     }
 }
@@ -331,7 +331,7 @@ TEST_P(SessionTest, EveryWayOfLosingTheJournalIsNamedWithTheOperationsItHeld) {
             s->resume();
             FAIL() << "resumed without naming the loss";
         } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::data_loss);
+            EXPECT_EQ(e.code(), Errc::data_loss);
             EXPECT_NE(std::string(e.what()).find(cs.range), std::string::npos) << e.what();
         }
         EXPECT_FALSE(s->started()) << "nothing was changed";
@@ -378,7 +378,7 @@ TEST_P(SessionTest, NothingOfTheSessionOnDiskEverTurnsIntoAFreshStart) {
         s->resume();
         FAIL() << "a lost session resumed as if new";
     } catch (const Error& e) {
-        EXPECT_EQ(e.code(), errc::data_loss);
+        EXPECT_EQ(e.code(), Errc::data_loss);
         EXPECT_NE(std::string(e.what()).find("operations 1..12"), std::string::npos) << e.what();
     }
     // A fresh start keeps all of it under a backup name.

@@ -106,15 +106,7 @@ int run(const Settings& s) {
               << ", fsync " << (s.fsync ? "on" : "off") << ", large state every 13th save (" << s.max_positions / 2
               << ".." << s.max_positions << " positions)" << std::endl;
     for (long round = 1; round <= s.kills; ++round) {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-        const pid_t pid = ::fork();
-        if (pid < 0) throw std::runtime_error("fork failed");
-        if (pid == 0) {
-            ::close(fds[0]);
-            child_main(s, opts, fds[1]);
-        }
-        ::close(fds[1]);
+        ForkedChild child([&](int fd) { child_main(s, opts, fd); });
         std::string out;
         std::int64_t begun = 0, ended = acked;
         std::size_t parsed = 0;
@@ -144,12 +136,7 @@ int run(const Settings& s) {
             }
         };
         auto read_some = [&](int timeout_ms) {
-            pollfd p{fds[0], POLLIN, 0};
-            if (::poll(&p, 1, timeout_ms) <= 0) return false;
-            char buf[4096];
-            const ssize_t n = ::read(fds[0], buf, sizeof buf);
-            if (n <= 0) return false;
-            out.append(buf, static_cast<std::size_t>(n));
+            if (!child.read_some(out, timeout_ms)) return false;
             parse_lines();
             return true;
         };
@@ -166,12 +153,9 @@ int run(const Settings& s) {
             if (left.count() >= 1) read_some(static_cast<int>(left.count()));
             else std::this_thread::sleep_for(deadline - std::chrono::steady_clock::now());
         }
-        ::kill(pid, SIGKILL);
-        int st = 0;
-        ::waitpid(pid, &st, 0);
+        const int st = child.kill();
         while (read_some(0)) {
         }
-        ::close(fds[0]);
         if (!WIFSIGNALED(st))
             throw std::runtime_error("round " + std::to_string(round) + ": the child exited on its own: " + out);
         // No save finished in this round: the estimate of a save's duration

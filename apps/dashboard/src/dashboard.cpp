@@ -303,7 +303,7 @@ public:
     /// Start waiting for the next request; false when none began in time
     /// (an idle keep-alive connection, or a client that sends nothing).
     bool begin_request() {
-        phase_ = phase::reading;
+        phase_ = Phase::reading;
         deadline_ = clock::now() + request_timeout_;
         return pos_ < len_ || wait(POLLIN);
     }
@@ -313,8 +313,8 @@ public:
     bool is_writable() const override { return wait(POLLOUT); }
 
     ssize_t read(char* ptr, size_t size) override {
-        if (phase_ != phase::reading) {
-            phase_ = phase::reading;
+        if (phase_ != Phase::reading) {
+            phase_ = Phase::reading;
             deadline_ = clock::now() + request_timeout_;
         }
         if (pos_ == len_) {
@@ -333,8 +333,8 @@ public:
     }
 
     ssize_t write(const char* ptr, size_t size) override {
-        if (phase_ != phase::writing) {
-            phase_ = phase::writing;
+        if (phase_ != Phase::writing) {
+            phase_ = Phase::writing;
             deadline_ = clock::now() + write_timeout_;
         }
         if (!wait(POLLOUT)) return fail();
@@ -359,7 +359,7 @@ public:
 
 private:
     using clock = std::chrono::steady_clock;
-    enum class phase { reading, writing };
+    enum class Phase { reading, writing };
 
     ssize_t fail() {
         expired_ = true;
@@ -399,7 +399,7 @@ private:
     socket_t sock_;
     std::chrono::milliseconds request_timeout_, write_timeout_;
     clock::time_point deadline_{};
-    phase phase_ = phase::writing;
+    Phase phase_ = Phase::writing;
     bool expired_ = false;
     char buf_[4096];
     std::size_t pos_ = 0, len_ = 0;
@@ -561,7 +561,7 @@ ServerOptions with_logger(ServerOptions o) {
 
 Server::Server(std::shared_ptr<SnapshotHub> hub, ServerOptions options)
     : hub_(std::move(hub)), options_(with_logger(std::move(options))), impl_(std::make_unique<Impl>(options_)) {
-    if (!hub_) throw Error(errc::invalid_argument, "dashboard server needs a snapshot hub");
+    if (!hub_) throw Error(Errc::invalid_argument, "dashboard server needs a snapshot hub");
     auto& http = impl_->http;
     const int threads = std::max(1, options_.threads);
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
@@ -668,7 +668,7 @@ void Server::start() {
     }
     if (!ok) {
         std::string reason = bind_failure_reason(options_.bind, options_.port);
-        throw Error(errc::io, "dashboard cannot listen on " + options_.bind + ":" + std::to_string(options_.port) +
+        throw Error(Errc::io, "dashboard cannot listen on " + options_.bind + ":" + std::to_string(options_.port) +
                                   ": " + reason + "; stop the other program or choose another port in the "
                                   "[dashboard] section of config.toml (port = ...)");
     }

@@ -182,8 +182,8 @@ int main(int argc, char** argv) {
         return rc;
     } catch (const Error& e) {
         std::cerr << "❌ " << e.what() << '\n';
-        if (e.code() == tradestate::errc::data_loss) return 5;
-        return e.code() == tradestate::errc::locked ? 2 : 1;
+        if (e.code() == tradestate::Errc::data_loss) return 5;
+        return e.code() == tradestate::Errc::locked ? 2 : 1;
     } catch (const std::exception& e) {
         std::cerr << "❌ " << e.what() << '\n';
         return 1;

@@ -10,7 +10,7 @@
 
 namespace fno {
 
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 
 namespace {
@@ -59,7 +59,7 @@ std::int64_t ist_micros(Day d, int hh, int mm) {
 const Instrument& MarketSettings::instrument(const std::string& name) const {
     for (const auto& i : instruments)
         if (i.name == name) return i;
-    throw Error(errc::not_found, "no instrument '" + name + "' is configured in [instruments]");
+    throw Error(Errc::not_found, "no instrument '" + name + "' is configured in [instruments]");
 }
 
 std::vector<std::string> MarketSettings::names() const {
@@ -88,22 +88,22 @@ MarketState MarketState::from_json(const boost::json::object& o) {
     MarketState st;
     auto need = [&](const boost::json::object& obj, const char* key, const std::string& path) -> const boost::json::value& {
         auto it = obj.find(key);
-        if (it == obj.end()) throw Error(errc::schema, "saved session lacks " + path + "." + key);
+        if (it == obj.end()) throw Error(Errc::schema, "saved session lacks " + path + "." + key);
         return it->value();
     };
     const auto& clock = need(o, "clock", "runner.market");
-    if (!clock.is_string()) throw Error(errc::schema, "runner.market.clock must be an ISO 8601 string");
+    if (!clock.is_string()) throw Error(Errc::schema, "runner.market.clock must be an ISO 8601 string");
     st.clock = tradestate::Timestamp::from_iso(clock.get_string()).micros();
     const auto& under = need(o, "underlyings", "runner.market");
-    if (!under.is_object()) throw Error(errc::schema, "runner.market.underlyings must be an object");
+    if (!under.is_object()) throw Error(Errc::schema, "runner.market.underlyings must be an object");
     for (const auto& kv : under.get_object()) {
         const std::string name(kv.key());
         const std::string path = "runner.market.underlyings." + name;
-        if (!kv.value().is_object()) throw Error(errc::schema, path + " must be an object");
+        if (!kv.value().is_object()) throw Error(Errc::schema, path + " must be an object");
         const auto& e = kv.value().get_object();
         auto num = [&](const char* key) {
             const auto& v = need(e, key, path);
-            if (!v.is_string()) throw Error(errc::schema, path + "." + key + " must be a 16-hex-digit string");
+            if (!v.is_string()) throw Error(Errc::schema, path + "." + key + " must be a 16-hex-digit string");
             return exact_double(std::string(v.get_string()), path + "." + key);
         };
         UnderlyingState x;
@@ -112,7 +112,7 @@ MarketState MarketState::from_json(const boost::json::object& o) {
         x.momentum = num("momentum");
         x.day_open = num("day_open");
         if (!(x.spot > 0) || !(x.atm_iv > 0) || !std::isfinite(x.momentum))
-            throw Error(errc::schema, path + " holds an impossible market state (spot and IV must be positive)");
+            throw Error(Errc::schema, path + " holds an impossible market state (spot and IV must be positive)");
         st.u[name] = x;
     }
     return st;

@@ -9,7 +9,7 @@
 
 namespace fno {
 
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 
 namespace {
@@ -40,7 +40,7 @@ Day parse_day(std::string_view s, const std::string& what) {
         ok = m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
     }
     if (!ok)
-        throw Error(errc::config, what + ": '" + std::string(s) + "' is not a date in the form YYYY-MM-DD");
+        throw Error(Errc::config, what + ": '" + std::string(s) + "' is not a date in the form YYYY-MM-DD");
     return make_day(y, m, d);
 }
 
@@ -62,7 +62,7 @@ int parse_weekday(std::string_view name) {
     for (auto& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     for (std::size_t i = 0; i < weekday_names.size(); ++i)
         if (lower == weekday_names[i]) return static_cast<int>(i);
-    throw Error(errc::config, "instruments.expiry_weekday: '" + std::string(name) +
+    throw Error(Errc::config, "instruments.expiry_weekday: '" + std::string(name) +
                                   "' is not a weekday name (Monday ... Friday)");
 }
 
@@ -71,7 +71,7 @@ std::int64_t Instrument::lot_size(Day expiry) const {
     for (const auto& r : lots)
         if (r.from_expiry <= expiry) lot = r.lot;
     if (lot <= 0)
-        throw Error(errc::config, "instruments." + name + ".lot_sizes has no lot size for contracts expiring on " +
+        throw Error(Errc::config, "instruments." + name + ".lot_sizes has no lot size for contracts expiring on " +
                                       format_day(expiry) + "; add an entry with an earlier from_expiry");
     return lot;
 }
@@ -149,7 +149,7 @@ std::string Contract::symbol() const {
 
 Contract parse_symbol(std::string_view s, const std::vector<std::string>& underlyings, const NseCalendar& cal) {
     auto bad = [&](const char* why) -> Contract {
-        throw Error(errc::invalid_argument, "'" + std::string(s) + "' is not an NSE option symbol of a configured index (" +
+        throw Error(Errc::invalid_argument, "'" + std::string(s) + "' is not an NSE option symbol of a configured index (" +
                                                 why + ")");
     };
     Contract c;

@@ -9,7 +9,7 @@
 
 namespace fno {
 
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 
 tradestate::ConfigSchema runner_config_schema() {
@@ -46,7 +46,7 @@ namespace {
 struct Reader {
     const tradestate::Config& cfg;
     [[noreturn]] void fail(const toml::node& n, const std::string& msg) const {
-        throw Error(errc::config, tradestate::detail::where(cfg.source().empty() ? "config" : cfg.source(), n.source()) +
+        throw Error(Errc::config, tradestate::detail::where(cfg.source().empty() ? "config" : cfg.source(), n.source()) +
                                       ": " + msg);
     }
     double num(const toml::node& n, const std::string& key, double lo, double hi) const {
@@ -86,18 +86,13 @@ struct Reader {
     }
     Money money(const toml::node& n, const std::string& key) const {
         try {
-            if (auto i = n.as_integer()) return Money::from_rupees(i->get());
-            if (auto f = n.as_floating_point()) {
-                char buf[64];
-                auto r = std::to_chars(buf, buf + sizeof buf, f->get());
-                return Money::parse(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
-            }
-            if (auto s = n.as_string()) return Money::parse(s->get());
+            if (auto m = tradestate::detail::toml_money(n)) return *m;
         } catch (const Error& e) {
             fail(n, key + ": " + e.what());
         }
         fail(n, key + ": expected an amount");
     }
+
     const toml::table* section(const char* name) const {
         auto* n = cfg.table().get(name);
         if (!n) return nullptr;
@@ -148,7 +143,7 @@ void read_instrument(const Reader& rd, const toml::table& t, const std::string& 
 
 SimulationSettings settings_from_config(const tradestate::Config& cfg) {
     SimulationSettings s = default_settings();
-    s.market.step_seconds = cfg.trading.check_interval;
+    s.market.step_seconds = cfg.trading.settings.check_interval;
     Reader rd{cfg};
 
     if (auto* t = rd.section("instruments")) {
@@ -265,7 +260,7 @@ SimulationSettings settings_from_config(const tradestate::Config& cfg) {
                                " (known: brokerage_per_order, stt_sell_per_crore, exchange_txn_per_crore, "
                                "sebi_fee_per_crore, stamp_buy_per_crore, gst_percent)");
         }
-        if (c.brokerage_per_order < Money{}) throw Error(errc::config, "charges.brokerage_per_order must not be negative");
+        if (c.brokerage_per_order < Money{}) throw Error(Errc::config, "charges.brokerage_per_order must not be negative");
     }
     return s;
 }

@@ -17,7 +17,7 @@
 
 namespace fno {
 
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 using tradestate::Position;
 using tradestate::SessionState;
@@ -80,17 +80,17 @@ void Simulation::resume(const SessionState& s) {
         ms_ = market_.initial_state();
         return;
     }
-    if (!it->value().is_object()) throw Error(errc::schema, "runner.market must be an object");
+    if (!it->value().is_object()) throw Error(Errc::schema, "runner.market must be an object");
     MarketState ms = MarketState::from_json(it->value().get_object());
     for (const auto& inst : s_.market.instruments)
         if (!ms.u.contains(inst.name)) {
             log_->warn("the saved market has no {}; it starts at its configured spot", inst.name);
             ms.u[inst.name] = UnderlyingState{inst.initial_spot, inst.base_iv, 0.0, inst.initial_spot};
         }
-    if (!rit->value().is_array()) throw Error(errc::schema, "runner.rng must be an array of strings");
+    if (!rit->value().is_array()) throw Error(Errc::schema, "runner.rng must be an array of strings");
     std::vector<std::string> words;
     for (const auto& w : rit->value().get_array()) {
-        if (!w.is_string()) throw Error(errc::schema, "runner.rng must be an array of strings");
+        if (!w.is_string()) throw Error(Errc::schema, "runner.rng must be an array of strings");
         words.emplace_back(w.get_string());
     }
     Rng rng;
@@ -282,7 +282,7 @@ std::vector<Signal> Simulation::propose(const SessionState& /*s*/) {
                 sig.confidence = 0.45 + 0.35 * std::fabs(mom) / 0.25 * 0.5 + noise;
                 sig.legs = {leg(k0, mom >= 0 ? OptionType::call : OptionType::put, Side::long_)};
             } else {
-                throw Error(errc::config, "unknown strategy '" + name +
+                throw Error(Errc::config, "unknown strategy '" + name +
                                               "' in strategies.enabled (known: straddle, strangle, iron_condor, directional_buy)");
             }
             sig.confidence = std::clamp(sig.confidence, 0.0, 0.99);
@@ -302,7 +302,7 @@ void Simulation::entries(const SessionState& s, StepReport& rep, const ApplyOp& 
     auto signals = propose(s);
     std::stable_sort(signals.begin(), signals.end(),
                      [](const Signal& a, const Signal& b) { return a.confidence > b.confidence; });
-    const auto& cfg = s.configuration;
+    const auto& cfg = s.settings;
     const auto now = market_time();
     std::int64_t opened = 0;
     for (auto& sig : signals) {

@@ -21,7 +21,7 @@
 
 namespace fno {
 
-using tradestate::errc;
+using tradestate::Errc;
 using tradestate::Error;
 using tradestate::Money;
 using tradestate::SessionState;
@@ -36,7 +36,7 @@ std::shared_ptr<spdlog::logger> make_runner_logger(const std::filesystem::path& 
     std::error_code ec;
     std::filesystem::create_directories(state_dir / "logs", ec);
     if (ec)
-        throw Error(errc::io, "cannot create the log directory " + (state_dir / "logs").string() + ": " + ec.message() +
+        throw Error(Errc::io, "cannot create the log directory " + (state_dir / "logs").string() + ": " + ec.message() +
                                   " (check that the state directory is writable, or pass --state-dir)");
     // The log file must be a regular file (or absent): spdlog opens it with
     // fopen(), which blocks forever on a FIFO with no reader. Anything else
@@ -67,9 +67,9 @@ TradingSystem::TradingSystem(SystemOptions opts, std::shared_ptr<Persister> pers
     if (opts_.seed) s.seed = *opts_.seed;
     if (opts_.sim_clock) s.sim_clock = *opts_.sim_clock;
     sim_ = std::make_unique<Simulation>(std::move(s), log_);
-    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) throw Error(errc::io, "cannot create the wake-up pipe");
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) throw Error(Errc::io, "cannot create the wake-up pipe");
     draft_.trading_mode = opts_.trading_mode;
-    draft_.configuration = configured(draft_.configuration);
+    draft_.settings = configured(draft_.settings);
     sim_->start_fresh(draft_, opts_.config.trading.initial_cash);
 }
 
@@ -101,16 +101,13 @@ void TradingSystem::publish() {
 void TradingSystem::on_iteration(std::function<void(const SessionState&)> hook) { hooks_.push_back(std::move(hook)); }
 
 std::int64_t TradingSystem::interval_ms() const noexcept {
-    return opts_.interval_ms ? *opts_.interval_ms : opts_.config.trading.check_interval * 1000;
+    return opts_.interval_ms ? *opts_.interval_ms : opts_.config.trading.settings.check_interval * 1000;
 }
 
-tradestate::Configuration TradingSystem::configured(const tradestate::Configuration& saved) const {
-    tradestate::Configuration c = saved;
-    const auto& t = opts_.config.trading;
-    c.min_confidence = t.min_confidence;
-    c.check_interval = t.check_interval;
-    c.max_positions = t.max_positions;
-    c.capital_per_trade = t.capital_per_trade;
+tradestate::SessionSettings TradingSystem::configured(const tradestate::SessionSettings& saved) const {
+    // config.toml's settings win; what else the session saved is kept.
+    tradestate::SessionSettings c = opts_.config.trading.settings;
+    c.extra = saved.extra;
     // The runner's own risk settings, saved with the session for the record.
     const auto& r = sim_ ? sim_->settings().risk : RiskSettings{};
     c.extra["stop_loss_pct"] = r.stop_loss_pct;
@@ -122,7 +119,7 @@ tradestate::Configuration TradingSystem::configured(const tradestate::Configurat
 }
 
 void TradingSystem::apply_config(bool log_changes) {
-    const auto& c = state().configuration;
+    const auto& c = state().settings;
     const auto want = configured(c);
     if (want == c && state().trading_mode == opts_.trading_mode) return;
     auto note = [&](const char* key, const std::string& from, const std::string& to) {
@@ -157,7 +154,7 @@ std::string TradingSystem::start_fresh() {
     claim_session();
     SessionState s;
     s.trading_mode = opts_.trading_mode;
-    s.configuration = configured(s.configuration);
+    s.settings = configured(s.settings);
     sim_->start_fresh(s, opts_.config.trading.initial_cash);
     draft_ = s;
     const std::string backup = session_->start_fresh(std::move(s));
@@ -181,7 +178,7 @@ bool TradingSystem::load_system_state(const std::string& session_arg) {
     tradestate::ResumeReport rep;
     if (name == opts_.session) {
         if (session_->started())
-            throw Error(errc::invalid_argument, "session '" + name + "' is already loaded in this system");
+            throw Error(Errc::invalid_argument, "session '" + name + "' is already loaded in this system");
         rep = session_->resume({.accept_loss = opts_.accept_loss});
         if (!rep.resumed) {
             say("ℹ️  No saved session '" + name + "' found");
@@ -193,7 +190,7 @@ bool TradingSystem::load_system_state(const std::string& session_arg) {
         auto ins = Session::inspect(*persister_, o);
         rep = ins.report;
         if (rep.loss && !opts_.accept_loss)
-            throw Error(errc::data_loss, rep.loss_message(name) + "\n  Nothing was changed.");
+            throw Error(Errc::data_loss, rep.loss_message(name) + "\n  Nothing was changed.");
         if (!ins.state) {
             say("ℹ️  No saved session '" + name + "' found");
             return false;
@@ -301,7 +298,7 @@ int TradingSystem::run_continuous_monitoring() {
     } catch (const Error& e) {
         std::cerr << "❌ " << e.what() << '\n';
         log_->error("{}", e.what());
-        return e.code() == errc::locked ? 2 : 1;
+        return e.code() == Errc::locked ? 2 : 1;
     }
     std::int64_t done = 0;
     const std::int64_t every = auto_save_every();
@@ -311,7 +308,7 @@ int TradingSystem::run_continuous_monitoring() {
         try {
             iterate();
         } catch (const Error& e) {
-            if (e.code() == errc::locked) {
+            if (e.code() == Errc::locked) {
                 log_->error("❌ the writer lease on session '{}' was lost: stopping without saving ({})", opts_.session,
                             e.what());
                 return 4;

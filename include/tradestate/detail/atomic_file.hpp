@@ -10,16 +10,23 @@
 #pragma once
 
 #include <tradestate/error.hpp>
+#include <tradestate/detail/session_name.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include <csignal>
 #include <cstdint>
@@ -33,7 +40,7 @@ namespace tradestate::detail {
 [[nodiscard]] inline std::string errno_text(int e) { return std::strerror(e); }
 
 [[noreturn]] inline void throw_io(const std::string& what, const std::filesystem::path& p, int e) {
-    throw Error(errc::io, "cannot " + what + " " + p.string() + ": " + errno_text(e));
+    throw Error(Errc::io, "cannot " + what + " " + p.string() + ": " + errno_text(e));
 }
 
 /// A file descriptor that closes itself.
@@ -78,6 +85,13 @@ inline void fsync_directory(const std::filesystem::path& dir) {
     unique_fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!d) throw_io("open directory", dir, errno);
     if (::fsync(d.get()) != 0) throw_io("fsync directory", dir, errno);
+}
+
+/// fsync a directory after a removal, when it may fail: the files are gone
+/// either way, and a crash at worst brings back what was being removed.
+inline void fsync_directory_after_remove(const std::filesystem::path& dir) noexcept {
+    unique_fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (d) (void)::fsync(d.get());
 }
 
 /// A unique temp-file name beside `target`: ".<name>.tmp.<pid>.<n>".
@@ -147,24 +161,24 @@ inline void write_file_atomic(const std::filesystem::path& target, std::string_v
     return "not a regular file";
 }
 
-/// Throw errc::io naming `p` unless the open `fd` is a regular file.
+/// Throw Errc::io naming `p` unless the open `fd` is a regular file.
 inline void require_regular(int fd, const std::filesystem::path& p) {
     struct stat st {};
     if (::fstat(fd, &st) != 0) throw_io("stat", p, errno);
     if (!S_ISREG(st.st_mode))
-        throw Error(errc::io, p.string() + " is " + file_kind(st.st_mode) +
+        throw Error(Errc::io, p.string() + " is " + file_kind(st.st_mode) +
                                   ", not a regular file; tradestate only reads and writes regular files there (move it away)");
 }
 
 /// Open an existing file for reading without ever blocking (a FIFO in the
 /// state directory must not hang a reader) and refuse anything but a regular
-/// file. errc::not_found if it does not exist.
+/// file. Errc::not_found if it does not exist.
 [[nodiscard]] inline unique_fd open_regular(const std::filesystem::path& p, int flags = O_RDONLY) {
     unique_fd fd(::open(p.c_str(), flags | O_CLOEXEC | O_NONBLOCK));
     if (!fd) {
-        if (errno == ENOENT) throw Error(errc::not_found, "file not found: " + p.string());
+        if (errno == ENOENT) throw Error(Errc::not_found, "file not found: " + p.string());
         if (errno == ENXIO) // a FIFO opened for writing with no reader
-            throw Error(errc::io, p.string() + " is a FIFO, not a regular file; move it away");
+            throw Error(Errc::io, p.string() + " is a FIFO, not a regular file; move it away");
         throw_io("open", p, errno);
     }
     require_regular(fd.get(), p);
@@ -220,7 +234,7 @@ inline std::size_t remove_stale_temps(const std::filesystem::path& dir, const st
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) throw_io("stat", p, errno);
     if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
-        throw Error(errc::corrupt, p.string() + " is " + std::to_string(st.st_size) +
+        throw Error(Errc::corrupt, p.string() + " is " + std::to_string(st.st_size) +
                                        " bytes, over the limit of " + std::to_string(max_bytes) +
                                        " bytes (persistence.max_file_bytes)");
     std::string out;
@@ -236,6 +250,77 @@ inline std::size_t remove_stale_temps(const std::filesystem::path& dir, const st
         got += static_cast<std::size_t>(n);
     }
     out.resize(got);
+    return out;
+}
+
+/// The current UTC time for file names ("20250929T061910Z" by default):
+/// kept-aside copies, backups.
+[[nodiscard]] inline std::string utc_stamp(const char* fmt = "%Y%m%dT%H%M%SZ") {
+    const auto t = std::time(nullptr);
+    struct tm tm {};
+    ::gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, fmt, &tm);
+    return buf;
+}
+
+/// The files a backend wrote for each session, for Backend::in_place():
+/// a file is in place while it is one of the last `keep` this process put
+/// there, or the one it found at its first check. Thread-safe.
+class WrittenFiles {
+public:
+    explicit WrittenFiles(std::size_t keep = 4) : keep_(keep) {}
+
+    /// `id` is about to become the session's file (call before the rename).
+    void expect(const std::string& session, const FileId& id) {
+        std::lock_guard lk(mu_);
+        auto& v = ids_[session];
+        v.push_back(id);
+        if (v.size() > keep_) v.erase(v.begin());
+    }
+
+    /// Is `file` (the session's file now) one this process wrote?
+    [[nodiscard]] bool in_place(const std::string& session, const std::filesystem::path& file) {
+        const auto id = file_id(file);
+        if (!id) return false;
+        std::lock_guard lk(mu_);
+        auto& v = ids_[session];
+        if (v.empty()) {
+            v.push_back(*id);
+            return true;
+        }
+        return std::find(v.begin(), v.end(), *id) != v.end();
+    }
+
+    /// The session was renamed or removed.
+    void forget(const std::string& session) {
+        std::lock_guard lk(mu_);
+        ids_.erase(session);
+    }
+
+private:
+    std::size_t keep_;
+    std::mutex mu_;
+    std::map<std::string, std::vector<FileId>> ids_;
+};
+
+/// Sessions stored one file each as `<dir>/<session><suffix>`: (session,
+/// path) of every entry with that suffix and a valid session name, by
+/// session name. A missing directory has none.
+[[nodiscard]] inline std::vector<std::pair<std::string, std::filesystem::path>> session_files(
+    const std::filesystem::path& dir, std::string_view suffix) {
+    std::vector<std::pair<std::string, std::filesystem::path>> out;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) return out;
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+        const auto& p = it->path();
+        if (p.extension() != suffix) continue;
+        auto session = p.stem().string();
+        if (!is_valid_session_name(session)) continue;
+        out.emplace_back(std::move(session), p);
+    }
+    std::sort(out.begin(), out.end());
     return out;
 }
 

@@ -99,7 +99,7 @@ inline void binary_encode_to(std::string& out, const boost::json::value& v, std:
     }
     case boost::json::kind::array: {
         if (depth >= max_depth)
-            throw Error(errc::invalid_argument, "cannot encode a document nested deeper than " +
+            throw Error(Errc::invalid_argument, "cannot encode a document nested deeper than " +
                                                     std::to_string(max_depth) + " arrays/objects");
         const auto& a = v.get_array();
         out.push_back(static_cast<char>(binary_tag::array));
@@ -109,7 +109,7 @@ inline void binary_encode_to(std::string& out, const boost::json::value& v, std:
     }
     case boost::json::kind::object: {
         if (depth >= max_depth)
-            throw Error(errc::invalid_argument, "cannot encode a document nested deeper than " +
+            throw Error(Errc::invalid_argument, "cannot encode a document nested deeper than " +
                                                     std::to_string(max_depth) + " arrays/objects");
         const auto& o = v.get_object();
         out.push_back(static_cast<char>(binary_tag::object));
@@ -124,7 +124,7 @@ inline void binary_encode_to(std::string& out, const boost::json::value& v, std:
     }
 }
 
-/// Encode `v`; throws errc::invalid_argument if it is nested deeper than the limit.
+/// Encode `v`; throws Errc::invalid_argument if it is nested deeper than the limit.
 [[nodiscard]] inline std::string binary_encode(const boost::json::value& v) {
     std::string out;
     binary_encode_to(out, v);
@@ -149,7 +149,7 @@ public:
 
 private:
     [[noreturn]] void fail(std::size_t at, const std::string& why) const {
-        throw Error(errc::parse, std::string(what_) + ": invalid binary document at offset " + std::to_string(at) +
+        throw Error(Errc::parse, std::string(what_) + ": invalid binary document at offset " + std::to_string(at) +
                                      ": " + why);
     }
 
@@ -247,7 +247,7 @@ private:
 };
 
 /// Decode a document written by binary_encode. `what` names it in errors
-/// (e.g. "state/s1.tsmm slot B"). Throws errc::parse naming the offset.
+/// (e.g. "state/s1.tsmm slot B"). Throws Errc::parse naming the offset.
 [[nodiscard]] inline boost::json::value binary_decode(std::string_view bytes, std::string_view what,
                                                       std::size_t max_depth = binary_max_depth) {
     return BinaryDecoder(bytes, what, max_depth).document();

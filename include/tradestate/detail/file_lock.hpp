@@ -29,7 +29,7 @@ namespace tradestate::detail {
 
 class FileLease final : public WriterLease {
 public:
-    /// Take the lock at `lock_path` for `session`, or throw errc::locked.
+    /// Take the lock at `lock_path` for `session`, or throw Errc::locked.
     FileLease(const std::filesystem::path& lock_path, const std::string& session) : path_(lock_path) {
         fd_ = unique_fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
         if (!fd_) throw_io("open lock file", lock_path, errno);
@@ -38,7 +38,7 @@ public:
             int e = errno;
             if (e == EWOULDBLOCK) {
                 std::string holder = read_holder();
-                throw Error(errc::locked, "session '" + session + "' is already being written by " +
+                throw Error(Errc::locked, "session '" + session + "' is already being written by " +
                                               (holder.empty() ? std::string("another process") : holder) +
                                               " (lock " + lock_path.string() +
                                               "); stop that process or use another --session/--state-dir");

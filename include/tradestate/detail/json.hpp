@@ -33,7 +33,7 @@ namespace tradestate::detail {
 /// Append `d` as Python's repr(float) would, or throw for NaN/Inf (not JSON).
 inline void append_double(std::string& out, double d) {
     if (!std::isfinite(d))
-        throw Error(errc::invalid_argument, "cannot write a non-finite number (NaN or Infinity) to JSON");
+        throw Error(Errc::invalid_argument, "cannot write a non-finite number (NaN or Infinity) to JSON");
     char buf[64];
     const double a = std::fabs(d);
     std::to_chars_result r;
@@ -270,7 +270,7 @@ inline bool find_duplicate(const boost::json::value& v, const std::vector<std::s
 }
 
 /// Parse strict JSON. `what` names the document in error messages
-/// (usually a file path). Throws Error(errc::parse) with line:column.
+/// (usually a file path). Throws Error(Errc::parse) with line:column.
 [[nodiscard]] inline boost::json::value parse(std::string_view text, std::string_view what,
                                               const ParseLimits& limits = {}) {
     boost::json::parse_options po;
@@ -287,14 +287,14 @@ inline bool find_duplicate(const boost::json::value& v, const std::vector<std::s
             reason = "nesting deeper than " + std::to_string(limits.max_depth) + " levels";
         else if (text.empty())
             reason = "empty document";
-        throw Error(errc::parse, std::string(what) + ":" + std::to_string(line) + ":" + std::to_string(col) +
+        throw Error(Errc::parse, std::string(what) + ":" + std::to_string(line) + ":" + std::to_string(col) +
                                      ": invalid JSON: " + reason);
     }
     boost::json::value v = p.handler().st.release();
     std::size_t next = 0;
     std::string path;
     if (find_duplicate(v, p.handler().object_sizes, next, path))
-        throw Error(errc::parse, std::string(what) + ": invalid JSON: duplicate key in object at $" + path);
+        throw Error(Errc::parse, std::string(what) + ": invalid JSON: duplicate key in object at $" + path);
     return v;
 }
 

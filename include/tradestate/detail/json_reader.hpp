@@ -46,7 +46,7 @@ inline std::vector<std::string>& load_warnings() {
 }
 
 [[noreturn]] inline void type_error(const std::string& path, const char* expected, const boost::json::value& found) {
-    throw Error(errc::schema, path + ": expected " + expected + ", found " + kind_name(found));
+    throw Error(Errc::schema, path + ": expected " + expected + ", found " + kind_name(found));
 }
 
 template <class T> struct json_type_name;
@@ -91,7 +91,7 @@ template <class T> T convert(const boost::json::value& v, const std::string& pat
         try {
             return boost::json::value_to<T>(v);
         } catch (const Error& e) {
-            throw Error(errc::schema, path + ": " + e.what());
+            throw Error(Errc::schema, path + ": " + e.what());
         }
     } else {
         return boost::json::value_to<T>(v); // a tradestate type: reads its own path
@@ -120,7 +120,7 @@ public:
     template <class T> [[nodiscard]] T required(std::string_view key) {
         const auto* v = find(key);
         if (!v)
-            throw Error(errc::schema, child(key) + ": missing required field (expected " +
+            throw Error(Errc::schema, child(key) + ": missing required field (expected " +
                                           std::string(json_type_name<T>::value) + ")");
         return convert<T>(*v, child(key));
     }

@@ -84,7 +84,7 @@ struct MarkRead {
     try {
         bytes = read_file(path, 1 << 20);
     } catch (const Error& e) {
-        if (e.code() != errc::not_found) out.problem = e.what();
+        if (e.code() != Errc::not_found) out.problem = e.what();
         return out;
     }
     std::optional<std::pair<std::uint64_t, SessionMark>> best;

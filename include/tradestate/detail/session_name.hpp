@@ -64,12 +64,12 @@ namespace detail {
     return out;
 }
 
-/// Throws errc::invalid_argument unless `name` is 1–64 characters from
+/// Throws Errc::invalid_argument unless `name` is 1–64 characters from
 /// [A-Za-z0-9._-] not starting with '.'; `what` names the kind ("session
 /// name", "backend name") in the message.
 inline void validate_portable_name(std::string_view name, const char* what) {
     auto fail = [&](const std::string& why) {
-        throw Error(errc::invalid_argument, std::string("invalid ") + what + " '" + printable(name) + "': " + why +
+        throw Error(Errc::invalid_argument, std::string("invalid ") + what + " '" + printable(name) + "': " + why +
                                                 " (use 1-64 characters from A-Z a-z 0-9 . _ -, not starting with '.')");
     };
     if (name.empty()) fail("it is empty");
@@ -105,7 +105,7 @@ inline void validate_portable_name(std::string_view name, const char* what) {
 
 /// Session names become file names, table keys and URL parts, so they are
 /// held to a portable set: 1–64 characters from [A-Za-z0-9._-], not starting
-/// with '.' (which also rules out "." and ".."). Throws errc::invalid_argument
+/// with '.' (which also rules out "." and ".."). Throws Errc::invalid_argument
 /// saying what is wrong.
 inline void validate_session_name(std::string_view name) { detail::validate_portable_name(name, "session name"); }
 

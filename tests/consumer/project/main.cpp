@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
         auto config = tradestate::Config::defaults();
         config.persistence.state_dir = std::filesystem::path(argv[1]) / "seed-api";
         config.persistence.fsync = false;
-        config.trading.check_interval = 0;
+        config.trading.settings.check_interval = 0;
         auto system = fno::create_fno_trading_system("paper", config);
         (void)system->load_system_state();
         system->on_iteration([&](const tradestate::SessionState& st) {
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
         tradestate::postgres::Follower f(boost::json::object{{"url", "postgresql://127.0.0.1:1/none?connect_timeout=2"}});
         return 7;
     } catch (const tradestate::Error& e) {
-        if (e.code() != tradestate::errc::io) return 8;
+        if (e.code() != tradestate::Errc::io) return 8;
         std::cout << "consumer: postgres follower refused as expected\n";
     }
 #endif

@@ -32,7 +32,7 @@ std::vector<std::string> file_backends() {
     PluginLoader loader({plugin_dir()}, quiet_logger());
     std::vector<std::string> out;
     for (const auto& n : loader.available())
-        if (loader.storage_of(n) == plugin_storage::state_dir) out.push_back(n);
+        if (loader.storage_of(n) == PluginStorage::state_dir) out.push_back(n);
     return out;
 }
 

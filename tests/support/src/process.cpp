@@ -64,6 +64,50 @@ Process::Process(std::vector<std::string> argv, ProcessOptions opts) : file_(opt
     }
 }
 
+ForkedChild::ForkedChild(const std::function<void(int)>& body) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+    pid_ = ::fork();
+    if (pid_ < 0) {
+        const int e = errno;
+        ::close(fds[0]);
+        ::close(fds[1]);
+        throw std::runtime_error(std::string("fork: ") + std::strerror(e));
+    }
+    if (pid_ == 0) {
+        ::close(fds[0]);
+        body(fds[1]);
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    fd_ = fds[0];
+}
+
+ForkedChild::~ForkedChild() {
+    if (!reaped_) (void)kill();
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool ForkedChild::read_some(std::string& out, int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n <= 0) return false;
+    out.append(buf, static_cast<std::size_t>(n));
+    return true;
+}
+
+int ForkedChild::kill() {
+    int st = 0;
+    if (reaped_) return st;
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    return st;
+}
+
 Process::~Process() {
     if (pid_ > 0 && !reaped_) {
         ::kill(pid_, SIGKILL);

@@ -191,7 +191,7 @@ public:
     Server& operator=(const Server&) = delete;
 
     /// Bind and start serving on a background thread. Throws
-    /// tradestate::Error(errc::io) naming the address and port when it
+    /// tradestate::Error(Errc::io) naming the address and port when it
     /// cannot listen (e.g. the port is busy).
     void start();
     /// Stop serving and join the thread (idempotent).

@@ -88,7 +88,7 @@ struct Contract {
 };
 
 /// Parse an NSE option symbol of one of `underlyings`; monthly symbols need
-/// the calendar to find the expiry day. Throws errc::invalid_argument naming
+/// the calendar to find the expiry day. Throws Errc::invalid_argument naming
 /// the symbol.
 [[nodiscard]] Contract parse_symbol(std::string_view symbol, const std::vector<std::string>& underlyings,
                                     const NseCalendar& cal);

@@ -74,13 +74,13 @@ public:
 
     void set_state(const std::vector<std::string>& st) {
         if (st.size() != 5)
-            throw tradestate::Error(tradestate::errc::schema,
+            throw tradestate::Error(tradestate::Errc::schema,
                                     "runner.rng must hold 5 strings (4 state words and the spare normal), found " +
                                         std::to_string(st.size()));
         std::array<std::uint64_t, 4> s{};
         for (std::size_t i = 0; i < 4; ++i) s[i] = unhex(st[i], "runner.rng[" + std::to_string(i) + "]");
         if (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0)
-            throw tradestate::Error(tradestate::errc::schema, "runner.rng is all zero, which xoshiro256** cannot leave");
+            throw tradestate::Error(tradestate::Errc::schema, "runner.rng is all zero, which xoshiro256** cannot leave");
         s_ = s;
         have_spare_ = !st[4].empty();
         spare_ = have_spare_ ? from_bits(unhex(st[4], "runner.rng[4]")) : 0.0;
@@ -99,14 +99,14 @@ public:
     }
     static std::uint64_t unhex(const std::string& s, const std::string& what) {
         if (s.size() != 16)
-            throw tradestate::Error(tradestate::errc::schema, what + " must be 16 hex digits, found '" + s + "'");
+            throw tradestate::Error(tradestate::Errc::schema, what + " must be 16 hex digits, found '" + s + "'");
         std::uint64_t v = 0;
         for (char c : s) {
             int d;
             if (c >= '0' && c <= '9') d = c - '0';
             else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
             else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-            else throw tradestate::Error(tradestate::errc::schema, what + " must be 16 hex digits, found '" + s + "'");
+            else throw tradestate::Error(tradestate::Errc::schema, what + " must be 16 hex digits, found '" + s + "'");
             v = (v << 4) | static_cast<std::uint64_t>(d);
         }
         return v;

@@ -83,7 +83,7 @@ public:
     int run_continuous_monitoring();
 
     // ---- more ----------------------------------------------------------
-    /// Claim the single-writer role for the session (throws errc::locked naming the holder).
+    /// Claim the single-writer role for the session (throws Errc::locked naming the holder).
     void claim_session();
     /// Whether anything of the system's session is stored (even damaged).
     [[nodiscard]] bool session_exists();
@@ -118,7 +118,7 @@ private:
     /// config.toml wins over the saved configuration: the differences as a
     /// `configure` operation (logged one by one).
     void apply_config(bool log_changes);
-    [[nodiscard]] tradestate::Configuration configured(const tradestate::Configuration& saved) const;
+    [[nodiscard]] tradestate::SessionSettings configured(const tradestate::SessionSettings& saved) const;
     void ensure_started();
     void wait_interval();
 

@@ -23,6 +23,32 @@ struct ProcessOptions {
     std::filesystem::path cwd;              ///< working directory (empty: the test's)
 };
 
+/// This test process forked: the child runs `body(write_fd)` and must end
+/// with _exit(); the parent reads what it writes to the pipe. For crash
+/// tests that kill a writer at a random moment. Killed (SIGKILL) and reaped
+/// when the object goes.
+class ForkedChild {
+public:
+    explicit ForkedChild(const std::function<void(int write_fd)>& body);
+    ~ForkedChild();
+    ForkedChild(const ForkedChild&) = delete;
+    ForkedChild& operator=(const ForkedChild&) = delete;
+
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    /// The reading end of the pipe (for a test that reads records itself).
+    [[nodiscard]] int fd() const noexcept { return fd_; }
+    /// Wait up to `timeout_ms` for bytes from the child and append them to
+    /// `out`; false at EOF or on timeout.
+    bool read_some(std::string& out, int timeout_ms);
+    /// SIGKILL the child now and reap it: its wait status.
+    int kill();
+
+private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    bool reaped_ = false;
+};
+
 /// A running program. Killed (SIGKILL) and reaped when the object goes.
 class Process {
 public:

@@ -45,9 +45,9 @@ namespace setting_detail {
     if (it->value().is_int64()) v = it->value().get_int64();
     else if (it->value().is_uint64() && it->value().get_uint64() < (1ull << 62)) v = static_cast<std::int64_t>(it->value().get_uint64());
     else
-        throw Error(errc::config, std::string("[persistence.postgres] ") + key + " must be an integer");
+        throw Error(Errc::config, std::string("[persistence.postgres] ") + key + " must be an integer");
     if (v < lo || v > hi)
-        throw Error(errc::config, std::string("[persistence.postgres] ") + key + " = " + std::to_string(v) +
+        throw Error(Errc::config, std::string("[persistence.postgres] ") + key + " = " + std::to_string(v) +
                                       " is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
     return static_cast<int>(v);
 }
@@ -56,14 +56,14 @@ namespace setting_detail {
     auto it = o.find(key);
     if (it == o.end()) return def;
     if (!it->value().is_string())
-        throw Error(errc::config, std::string("[persistence.postgres] ") + key + " must be a string");
+        throw Error(Errc::config, std::string("[persistence.postgres] ") + key + " must be a string");
     return std::string(it->value().get_string());
 }
 
 [[nodiscard]] inline bool setting_bool(const boost::json::object& o, const char* key, bool def) {
     auto it = o.find(key);
     if (it == o.end()) return def;
-    if (!it->value().is_bool()) throw Error(errc::config, std::string("[persistence.postgres] ") + key + " must be true or false");
+    if (!it->value().is_bool()) throw Error(Errc::config, std::string("[persistence.postgres] ") + key + " must be true or false");
     return it->value().get_bool();
 }
 
@@ -101,7 +101,7 @@ namespace setting_detail {
         if (!ok) {
             std::string list;
             for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-            throw Error(errc::config, "unknown setting '" + std::string(kv.key()) +
+            throw Error(Errc::config, "unknown setting '" + std::string(kv.key()) +
                                           "' in [persistence.postgres] (known: " + list + ")");
         }
     }
@@ -109,11 +109,11 @@ namespace setting_detail {
     s.url = setting_detail::setting_string(o, "url", "");
     s.schema = setting_detail::setting_string(o, "schema", s.schema);
     if (s.schema.empty() || s.schema.size() > 40 || !((s.schema[0] >= 'a' && s.schema[0] <= 'z') || s.schema[0] == '_'))
-        throw Error(errc::config, "[persistence.postgres] schema '" + s.schema +
+        throw Error(Errc::config, "[persistence.postgres] schema '" + s.schema +
                                       "' is not usable: use 1-40 characters from a-z 0-9 _, starting with a letter or _");
     for (char c : s.schema)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            throw Error(errc::config, "[persistence.postgres] schema '" + s.schema +
+            throw Error(Errc::config, "[persistence.postgres] schema '" + s.schema +
                                           "' is not usable: use 1-40 characters from a-z 0-9 _, starting with a letter or _");
     s.lease_seconds = setting_detail::setting_int(o, "lease_seconds", s.lease_seconds, 2, 86400);
     s.connect_timeout = setting_detail::setting_int(o, "connect_timeout", s.connect_timeout, 1, 3600);

@@ -43,7 +43,7 @@ public:
     [[nodiscard]] std::string channel() const { return notify_channel(st_); }
 
     /// The next event, waiting at most `timeout`; nullopt on timeout.
-    /// Throws Error(errc::io) when the server cannot be reached; the next
+    /// Throws Error(Errc::io) when the server cannot be reached; the next
     /// call tries to reconnect.
     [[nodiscard]] std::optional<Event> wait(std::chrono::milliseconds timeout) {
         if (!pending_.empty()) return pop();
@@ -76,7 +76,7 @@ private:
     Error lost() {
         std::string m = conn_ ? conn_error(conn_.get(), st_) : std::string("connection closed");
         conn_.reset();
-        return Error(errc::io, "lost the LISTEN connection to " + describe_target(st_) + ": " + m +
+        return Error(Errc::io, "lost the LISTEN connection to " + describe_target(st_) + ": " + m +
                                    "; the next wait() reconnects");
     }
 
@@ -101,13 +101,13 @@ private:
         std::string err;
         conn_ = connect(st_, err);
         if (!conn_)
-            throw Error(errc::io, "cannot connect to " + describe_target(st_) + " to follow sessions: " + err);
+            throw Error(Errc::io, "cannot connect to " + describe_target(st_) + " to follow sessions: " + err);
         const std::string sql = "LISTEN \"" + notify_channel(st_) + "\"";
         result_ptr r(PQexec(conn_.get(), sql.c_str()));
         if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
             std::string m = conn_error(conn_.get(), st_);
             conn_.reset();
-            throw Error(errc::io, "LISTEN on " + describe_target(st_) + " failed: " + m);
+            throw Error(Errc::io, "LISTEN on " + describe_target(st_) + " failed: " + m);
         }
     }
 

@@ -95,7 +95,7 @@ std::string check_file_header(const unsigned char* p, std::uint64_t size) {
 
 /// One slot descriptor, decoded.
 struct Slot {
-    enum class state { empty, valid, bad } st = state::empty;
+    enum class State { empty, valid, bad } st = State::empty;
     std::string reason;           // when bad
     bool desc_ok = false;         // descriptor checksum verified (its fields are trustworthy)
     std::uint64_t sequence = 0, offset = 0, capacity = 0, length = 0, payload_hash = 0;
@@ -109,7 +109,7 @@ Slot parse_desc(const unsigned char* d, int s, std::uint64_t file_size) {
         if (d[i] != 0) { all_zero = false; break; }
     if (all_zero) return r; // never written
     auto bad = [&](std::string why) {
-        r.st = Slot::state::bad;
+        r.st = Slot::State::bad;
         r.reason = std::move(why);
         return r;
     };
@@ -142,7 +142,7 @@ Slot parse_desc(const unsigned char* d, int s, std::uint64_t file_size) {
     if (r.offset + r.length > file_size)
         return bad("payload at offset " + std::to_string(r.offset) + " of " + std::to_string(r.length) +
                    " bytes extends beyond the end of the " + std::to_string(file_size) + "-byte file (truncated)");
-    r.st = Slot::state::valid; // payload still to be checked
+    r.st = Slot::State::valid; // payload still to be checked
     return r;
 }
 
@@ -210,15 +210,6 @@ private:
     std::uint64_t size_ = 0;
 };
 
-std::string now_stamp() {
-    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-    return buf;
-}
-
 /// The outcome of examining a file: both slots, payloads checked, newest chosen.
 struct Examined {
     std::string header_problem; // non-empty: nothing in the file is trustworthy
@@ -228,9 +219,9 @@ struct Examined {
     std::string payload;        // a private copy of the newest valid slot's payload (if wanted)
 };
 
-class MmapBackend final : public Backend {
+class MmapBinaryBackend final : public Backend {
 public:
-    explicit MmapBackend(const BackendOptions& o) : opts_(o) {}
+    explicit MmapBinaryBackend(const BackendOptions& o) : opts_(o) {}
 
     [[nodiscard]] std::string name() const override { return "mmap-binary"; }
 
@@ -239,7 +230,7 @@ public:
     std::uint64_t save(const std::string& session, const Document& doc, const SaveMeta& meta) override {
         validate_session_name(session);
         if (meta.saved_at.size() > max_saved_at)
-            throw Error(errc::invalid_argument, "saved_at of session '" + session + "' is longer than " +
+            throw Error(Errc::invalid_argument, "saved_at of session '" + session + "' is longer than " +
                                                     std::to_string(max_saved_at) + " bytes");
         const std::string payload = detail::binary_encode(doc.main);
         const auto path = file_of(session);
@@ -259,7 +250,7 @@ public:
         }
         if (!ex.header_problem.empty()) {
             // Nothing in this file can be trusted: keep it aside, start afresh.
-            const auto aside = path.string() + ".corrupt-" + now_stamp();
+            const auto aside = path.string() + ".corrupt-" + detail::utc_stamp();
             log_warn("{}: {}; moved aside to {} and starting a new file", path.string(), ex.header_problem, aside);
             if (::rename(path.c_str(), aside.c_str()) != 0) detail::throw_io("move aside damaged file", path, errno);
             fd.reset();
@@ -271,9 +262,9 @@ public:
         // kept (or one whose descriptor is unreadable): that is damage, not an
         // interrupted save. Keep a copy of the whole file for inspection.
         for (const auto& s : ex.slots) {
-            if (s.st != Slot::state::bad || (s.desc_ok && keep >= 0 && s.sequence <= ex.slots[static_cast<std::size_t>(keep)].sequence))
+            if (s.st != Slot::State::bad || (s.desc_ok && keep >= 0 && s.sequence <= ex.slots[static_cast<std::size_t>(keep)].sequence))
                 continue;
-            const auto aside = path.string() + ".corrupt-" + now_stamp();
+            const auto aside = path.string() + ".corrupt-" + detail::utc_stamp();
             Mapping m(fd.get(), size, false, path);
             detail::write_file_atomic(aside, std::string_view(reinterpret_cast<const char*>(m.data()), size), opts_.fsync);
             log_warn("{}: a damaged slot ({}) is about to be overwritten; the file as it was is kept as {}", path.string(),
@@ -305,7 +296,7 @@ public:
         }
         const std::uint64_t new_size = std::max(size, off + cap);
         if (new_size > opts_.max_file_bytes)
-            throw Error(errc::io, "cannot save session '" + session + "': " + path.string() + " would grow to " +
+            throw Error(Errc::io, "cannot save session '" + session + "': " + path.string() + " would grow to " +
                                       std::to_string(new_size) + " bytes, over the limit of " +
                                       std::to_string(opts_.max_file_bytes) +
                                       " bytes (persistence.max_file_bytes); the previous state is unchanged");
@@ -336,7 +327,7 @@ public:
         auto ex = examine(path, true);
         if (!ex) return std::nullopt;
         if (!ex->header_problem.empty())
-            throw Error(errc::corrupt, path.string() + " is damaged: " + ex->header_problem +
+            throw Error(Errc::corrupt, path.string() + " is damaged: " + ex->header_problem +
                                            "; no state can be read from it (restore it from a backup or move it aside)");
         LoadResult r;
         // A slot whose checksum held but whose payload does not decode is a
@@ -351,14 +342,14 @@ public:
                 r.source = path.string() + " slot " + slot_name(n);
                 break;
             } catch (const Error& e) {
-                s.st = Slot::state::bad;
+                s.st = Slot::State::bad;
                 s.reason = e.what();
                 ex->newest = -1;
                 auto& o = ex->slots[static_cast<std::size_t>(1 - n)];
-                if (o.st == Slot::state::valid) {
+                if (o.st == Slot::State::valid) {
                     ex = examine(path, true, 1 - n);
                     if (!ex) return std::nullopt;
-                    ex->slots[static_cast<std::size_t>(n)].st = Slot::state::bad;
+                    ex->slots[static_cast<std::size_t>(n)].st = Slot::State::bad;
                     ex->slots[static_cast<std::size_t>(n)].reason = e.what();
                 }
             }
@@ -366,18 +357,18 @@ public:
         std::string reasons;
         for (int i = 0; i < 2; ++i) {
             const auto& s = ex->slots[static_cast<std::size_t>(i)];
-            if (s.st != Slot::state::bad) continue;
+            if (s.st != Slot::State::bad) continue;
             reasons += std::string(reasons.empty() ? "" : "; ") + "slot " + slot_name(i) + ": " + s.reason;
         }
         if (ex->newest < 0) {
             if (reasons.empty()) return std::nullopt; // created, never completed a save
-            throw Error(errc::corrupt, path.string() + " has no valid slot (" + reasons +
+            throw Error(Errc::corrupt, path.string() + " has no valid slot (" + reasons +
                                            "); the state cannot be loaded (restore it from a backup)");
         }
         const auto& chosen = ex->slots[static_cast<std::size_t>(ex->newest)];
         for (int i = 0; i < 2; ++i) {
             const auto& s = ex->slots[static_cast<std::size_t>(i)];
-            if (s.st != Slot::state::bad) continue;
+            if (s.st != Slot::State::bad) continue;
             const bool newer = !s.desc_ok || s.sequence > chosen.sequence;
             if (newer) r.recovered = true;
             std::string w = path.string() + ": slot " + slot_name(i) + " is unusable (" + s.reason + "); loaded slot " +
@@ -389,14 +380,7 @@ public:
 
     [[nodiscard]] std::vector<SessionInfo> list() override {
         std::vector<SessionInfo> out;
-        std::error_code ec;
-        if (!fs::is_directory(opts_.state_dir, ec)) return out;
-        for (auto it = fs::directory_iterator(opts_.state_dir, ec); !ec && it != fs::directory_iterator();
-             it.increment(ec)) {
-            const auto& p = it->path();
-            if (p.extension() != suffix) continue;
-            const auto session = p.stem().string();
-            if (!is_valid_session_name(session)) continue;
+        for (const auto& [session, p] : detail::session_files(opts_.state_dir, suffix)) {
             std::optional<Examined> ex;
             try {
                 ex = examine(p, false);
@@ -416,14 +400,13 @@ public:
                 si.sequence = s.sequence;
             } else {
                 bool any_bad = false;
-                for (const auto& s : ex->slots) any_bad = any_bad || s.st == Slot::state::bad;
+                for (const auto& s : ex->slots) any_bad = any_bad || s.st == Slot::State::bad;
                 if (!any_bad) continue; // never saved
                 log_warn("{} has no valid slot", p.string());
             }
             out.push_back(std::move(si));
         }
-        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.session < b.session; });
-        return out;
+        return out; // by session name, as session_files() gives them
     }
 
     [[nodiscard]] bool exists(const std::string& session) override {
@@ -432,7 +415,7 @@ public:
         if (!ex) return false;
         if (!ex->header_problem.empty()) return true;
         for (const auto& s : ex->slots)
-            if (s.st != Slot::state::empty) return true;
+            if (s.st != Slot::State::empty) return true;
         return false;
     }
 
@@ -443,12 +426,7 @@ public:
             if (errno == ENOENT) return false;
             detail::throw_io("remove", path, errno);
         }
-        if (opts_.fsync) {
-            try {
-                detail::fsync_directory(opts_.state_dir);
-            } catch (const Error&) {
-            }
-        }
+        if (opts_.fsync) detail::fsync_directory_after_remove(opts_.state_dir);
         return true;
     }
 
@@ -461,15 +439,15 @@ public:
         try {
             ex = examine(path, true);
         } catch (const Error& e) {
-            rep.findings.push_back({Finding::severity::error, path.string(), e.what()});
+            rep.findings.push_back({Finding::Severity::error, path.string(), e.what()});
             return rep;
         }
         if (!ex) {
-            rep.findings.push_back({Finding::severity::error, path.string(), "no such file: session was never saved"});
+            rep.findings.push_back({Finding::Severity::error, path.string(), "no such file: session was never saved"});
             return rep;
         }
         if (!ex->header_problem.empty()) {
-            rep.findings.push_back({Finding::severity::error, path.string() + " header", ex->header_problem});
+            rep.findings.push_back({Finding::Severity::error, path.string() + " header", ex->header_problem});
             return rep;
         }
         // A payload that passed its checksum must also decode.
@@ -478,13 +456,13 @@ public:
             try {
                 (void)detail::binary_decode(ex->payload, path.string() + " slot " + slot_name(n));
             } catch (const Error& e) {
-                ex->slots[static_cast<std::size_t>(n)].st = Slot::state::bad;
+                ex->slots[static_cast<std::size_t>(n)].st = Slot::State::bad;
                 ex->slots[static_cast<std::size_t>(n)].reason = e.what();
             }
         }
         // Check the other valid slot too (decode included).
         for (int i = 0; i < 2; ++i) {
-            if (i == ex->newest || ex->slots[static_cast<std::size_t>(i)].st != Slot::state::valid) continue;
+            if (i == ex->newest || ex->slots[static_cast<std::size_t>(i)].st != Slot::State::valid) continue;
             auto other = examine(path, true, i);
             if (!other) break;
             auto& s = ex->slots[static_cast<std::size_t>(i)];
@@ -493,38 +471,38 @@ public:
                 try {
                     (void)detail::binary_decode(other->payload, path.string() + " slot " + slot_name(i));
                 } catch (const Error& e) {
-                    s.st = Slot::state::bad;
+                    s.st = Slot::State::bad;
                     s.reason = e.what();
                 }
             }
         }
         int valid = 0;
-        for (const auto& s : ex->slots) valid += s.st == Slot::state::valid;
+        for (const auto& s : ex->slots) valid += s.st == Slot::State::valid;
         for (int i = 0; i < 2; ++i) {
             const auto& s = ex->slots[static_cast<std::size_t>(i)];
             const std::string where = path.string() + " slot " + slot_name(i) + " (descriptor at offset " +
                                       std::to_string(desc_offset[i]) + ")";
             switch (s.st) {
-            case Slot::state::empty:
-                rep.findings.push_back({Finding::severity::info, where, "empty (never written)"});
+            case Slot::State::empty:
+                rep.findings.push_back({Finding::Severity::info, where, "empty (never written)"});
                 break;
-            case Slot::state::valid:
-                rep.findings.push_back({Finding::severity::info, where,
+            case Slot::State::valid:
+                rep.findings.push_back({Finding::Severity::info, where,
                                         "valid: sequence " + std::to_string(s.sequence) + ", " +
                                             std::to_string(s.length) + " payload bytes at offset " +
                                             std::to_string(s.offset) + ", saved_at " + s.meta.saved_at});
                 break;
-            case Slot::state::bad:
+            case Slot::State::bad:
                 rep.findings.push_back(
-                    {valid > 0 ? Finding::severity::warning : Finding::severity::error, where, s.reason});
+                    {valid > 0 ? Finding::Severity::warning : Finding::Severity::error, where, s.reason});
                 break;
             }
         }
         if (valid == 0) {
             bool any_bad = false;
-            for (const auto& s : ex->slots) any_bad = any_bad || s.st == Slot::state::bad;
+            for (const auto& s : ex->slots) any_bad = any_bad || s.st == Slot::State::bad;
             if (!any_bad)
-                rep.findings.push_back({Finding::severity::error, path.string(), "no state was ever saved in this file"});
+                rep.findings.push_back({Finding::Severity::error, path.string(), "no state was ever saved in this file"});
         }
         return rep;
     }
@@ -539,11 +517,7 @@ public:
 
     /// The file is still the one this process wrote (or found at its first check).
     [[nodiscard]] bool in_place(const std::string& session) override {
-        const auto id = detail::file_id(file_of(session));
-        if (!id) return false;
-        std::lock_guard lk(known_mu_);
-        auto [it, fresh] = known_.emplace(session, *id);
-        return fresh || it->second == *id;
+        return written_.in_place(session, file_of(session));
     }
 
     void rename(const std::string& from, const std::string& to) override {
@@ -551,7 +525,7 @@ public:
         validate_session_name(to);
         const auto a = file_of(from), b = file_of(to);
         if (detail::file_id(b))
-            throw Error(errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': " + b.string() +
+            throw Error(Errc::invalid_argument, "cannot rename session '" + from + "' to '" + to + "': " + b.string() +
                                                     " exists");
         std::vector<fs::path> aside;
         std::error_code ec;
@@ -576,19 +550,13 @@ private:
 
     [[nodiscard]] fs::path file_of(const std::string& session) const { return opts_.state_dir / (session + suffix); }
 
-    void forget(const std::string& session) {
-        std::lock_guard lk(known_mu_);
-        known_.erase(session);
-    }
-    void know(const fs::path& path, const detail::FileId& id) {
-        std::lock_guard lk(known_mu_);
-        known_[path.stem().string()] = id;
-    }
+    void forget(const std::string& session) { written_.forget(session); }
+    void know(const fs::path& path, const detail::FileId& id) { written_.expect(path.stem().string(), id); }
 
     void ensure_dir() const {
         std::error_code ec;
         fs::create_directories(opts_.state_dir, ec);
-        if (ec) throw Error(errc::io, "cannot create state directory " + opts_.state_dir.string() + ": " + ec.message());
+        if (ec) throw Error(Errc::io, "cannot create state directory " + opts_.state_dir.string() + ": " + ec.message());
     }
 
     /// Open the session file for writing, creating it (header only) if absent.
@@ -641,21 +609,21 @@ private:
         if (ex.slots[1].sequence > ex.slots[0].sequence) order = {1, 0};
         for (int i : order) {
             auto& s = ex.slots[static_cast<std::size_t>(i)];
-            if (s.st != Slot::state::valid) continue;
+            if (s.st != Slot::State::valid) continue;
             if (only >= 0 && i != only) continue;
             if (ex.newest >= 0) continue; // older valid slot: payload checked only when asked for
             const unsigned char* p = m.data() + s.offset;
             if (copy) {
                 std::string buf(reinterpret_cast<const char*>(p), s.length);
                 if (detail::xxh3(buf) != s.payload_hash) {
-                    s.st = Slot::state::bad;
+                    s.st = Slot::State::bad;
                     s.reason = "payload checksum mismatch (" + std::to_string(s.length) + " bytes at offset " +
                                std::to_string(s.offset) + ")";
                     continue;
                 }
                 ex.payload = std::move(buf);
             } else if (detail::xxh3(p, s.length) != s.payload_hash) {
-                s.st = Slot::state::bad;
+                s.st = Slot::State::bad;
                 s.reason = "payload checksum mismatch (" + std::to_string(s.length) + " bytes at offset " +
                            std::to_string(s.offset) + ")";
                 continue;
@@ -675,7 +643,7 @@ private:
         try {
             fd = detail::open_regular(path);
         } catch (const Error& e) {
-            if (e.code() == errc::not_found) return std::nullopt;
+            if (e.code() == Errc::not_found) return std::nullopt;
             throw;
         }
         Examined ex;
@@ -684,7 +652,7 @@ private:
             if (::fstat(fd.get(), &st) != 0) detail::throw_io("stat", path, errno);
             const auto size = static_cast<std::uint64_t>(st.st_size);
             if (size > opts_.max_file_bytes)
-                throw Error(errc::corrupt, path.string() + " is " + std::to_string(size) +
+                throw Error(Errc::corrupt, path.string() + " is " + std::to_string(size) +
                                                " bytes, over the limit of " + std::to_string(opts_.max_file_bytes) +
                                                " bytes (persistence.max_file_bytes)");
             Mapping m(fd.get(), size, false, path);
@@ -703,19 +671,12 @@ private:
     }
 
     BackendOptions opts_;
-    std::mutex known_mu_;
-    std::map<std::string, detail::FileId> known_; ///< session -> the file this process writes
+    detail::WrittenFiles written_{1}; ///< the file this process writes, per session
 };
 
-std::unique_ptr<Backend> create_backend(const BackendOptions& opts) { return std::make_unique<MmapBackend>(opts); }
+std::unique_ptr<Backend> create_backend(const BackendOptions& opts) { return std::make_unique<MmapBinaryBackend>(opts); }
 
 } // namespace
 } // namespace tradestate::mmap_binary
 
-namespace tradestate_plugin_mmap_binary {
-inline std::unique_ptr<tradestate::Backend> make(const tradestate::BackendOptions& opts) {
-    return tradestate::mmap_binary::create_backend(opts);
-}
-} // namespace tradestate_plugin_mmap_binary
-
-TRADESTATE_PLUGIN("mmap-binary", tradestate_plugin_mmap_binary::make, tradestate::plugin_storage::state_dir)
+TRADESTATE_PLUGIN("mmap-binary", tradestate::mmap_binary::create_backend, tradestate::PluginStorage::state_dir)
